@@ -1,0 +1,1 @@
+"""probes: declarative health checks with JUnit, HTML and JSON reports."""

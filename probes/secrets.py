@@ -1,0 +1,102 @@
+"""Masking of secret values wherever output is produced.
+
+The config loader registers every value that must never be shown (interpolated
+secrets, URL passwords); everything that leaves the process — reports, console
+lines, log records, notifications — passes through one `Masker`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from probes.model import AssertionResult, CheckResult, RunResult
+
+MASK = "***"
+SECRET_NAME_RE = re.compile(r"PASS|SECRET|TOKEN|KEY|PWD", re.IGNORECASE)
+# user:password@ in any URL-like text (scheme://user:pw@host), whoever wrote it.
+_URL_PASSWORD_RE = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)@")
+# key=value pairs of ODBC connection strings and DSNs that carry a password.
+_KV_PASSWORD_RE = re.compile(r"(?P<head>\b(?:PWD|PASSWORD|Password|pwd|password)\s*=\s*)"
+                             r"(?P<pw>\{[^}]*\}|[^;\s]+)")
+MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary text everywhere
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME_RE.search(name))
+
+
+class Masker:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            self._secrets.add(secret)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
+    def text(self, value: str) -> str:
+        # Longest first, so a secret that contains another is masked whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in value:
+                value = value.replace(secret, MASK)
+        value = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MASK}@", value)
+        return _KV_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MASK}", value)
+
+    def value(self, value: Any) -> Any:
+        """Mask strings anywhere inside JSON-like data."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list | tuple):
+            return type(value)(self.value(item) for item in value)
+        if isinstance(value, dict):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        return value
+
+    def check(self, result: CheckResult) -> CheckResult:
+        return replace(
+            result,
+            message=self.text(result.message),
+            target=self.text(result.target),
+            evidence=self.text(result.evidence),
+            description=self.text(result.description),
+            assertions=tuple(
+                AssertionResult(a.expr, self.value(a.actual), a.passed, self.text(a.note))
+                for a in result.assertions
+            ),
+            attempt_log=tuple(replace(a, message=self.text(a.message)) for a in result.attempt_log),
+            observations=self.value(result.observations),
+        )
+
+    def run(self, run: RunResult) -> RunResult:
+        return replace(
+            run,
+            checks=tuple(self.check(c) for c in run.checks),
+            warnings=tuple(self.text(w) for w in run.warnings),
+            notifications=tuple(
+                replace(n, target=self.text(n.target),
+                        error=self.text(n.error) if n.error else None)
+                for n in run.notifications
+            ),
+        )
+
+
+class MaskingFilter(logging.Filter):
+    """Masks secrets in every log record that passes the handler it is attached to."""
+
+    def __init__(self, masker: Masker) -> None:
+        super().__init__()
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.masker.text(record.getMessage())
+        record.args = None
+        return True

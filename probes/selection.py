@@ -1,0 +1,46 @@
+"""Choosing which checks run: `--tag`, `--skip-tag`, `--name`, `enabled: false`."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from probes.kinds import CheckBase
+
+
+@dataclass(frozen=True)
+class Planned:
+    check: CheckBase
+    skip_reason: str | None = None  # set when the check is reported as skipped
+
+    @property
+    def runs(self) -> bool:
+        return self.skip_reason is None
+
+
+def select(
+    checks: Sequence[CheckBase],
+    tags: Sequence[str] = (),
+    skip_tags: Sequence[str] = (),
+    names: Sequence[str] = (),
+) -> list[Planned]:
+    """Plan every check in config order; those not to run carry the reason why."""
+    planned = []
+    for check in checks:
+        planned.append(Planned(check, _skip_reason(check, tags, skip_tags, names)))
+    return planned
+
+
+def _skip_reason(check: CheckBase, tags: Sequence[str], skip_tags: Sequence[str],
+                 names: Sequence[str]) -> str | None:
+    if not check.enabled:
+        return "disabled (enabled: false)"
+    if names and not any(fnmatch.fnmatchcase(check.name, pattern) for pattern in names):
+        return f"not selected: name matches none of {', '.join(names)}"
+    if tags and not set(tags) & set(check.tags):
+        return f"not selected: has none of the tags {', '.join(tags)}"
+    excluded = set(skip_tags) & set(check.tags)
+    if excluded:
+        return f"not selected: tagged {', '.join(sorted(excluded))} (--skip-tag)"
+    return None

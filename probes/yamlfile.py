@@ -1,0 +1,95 @@
+"""Reading YAML while keeping the line of every key and item.
+
+PyYAML's node tree knows where each value was written; plain `safe_load` forgets
+it. Config errors must name `file:line`, so values are built from the nodes and a
+map from each value's path (`("checks", 3, "timeout")`) to its line is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+# libyaml parses ~10x faster than the pure-Python parser and keeps line marks too.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class LineMap:
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+# A scalar transform gets (path, text, line) and returns the value to use; config
+# loading uses it to interpolate ${VAR} with the line at hand.
+ScalarHook = Callable[[Path_, str, int], Any]
+
+
+def load_with_lines(text: str, on_string: ScalarHook | None = None) -> tuple[Any, LineMap]:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context else ""
+        raise YamlSyntaxError(line, f"YAML syntax error: {problem}{context}") from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(None, f"YAML syntax error: {exc}") from None
+    lines = LineMap()
+    if node is None:
+        return None, lines
+    constructor = yaml.SafeLoader("")
+    return _build(node, (), lines, constructor, on_string), lines
+
+
+def _build(
+    node: yaml.Node,
+    path: Path_,
+    lines: LineMap,
+    constructor: yaml.SafeLoader,
+    on_string: ScalarHook | None,
+) -> Any:
+    lines.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        constructor.flatten_mapping(node)  # resolves `<<:` merge keys
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                raise YamlSyntaxError(key_node.start_mark.line + 1, "a key must be plain text")
+            # A key is a name as written: YAML 1.1 would turn `on:` (of notify) into True.
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
+            child = (*path, name)
+            lines.lines[child] = key_node.start_mark.line + 1
+            result[name] = _build(value_node, child, lines, constructor, on_string)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines.lines[child] = item.start_mark.line + 1
+            items.append(_build(item, child, lines, constructor, on_string))
+        return items
+    value = constructor.construct_object(node, deep=True)
+    if isinstance(value, str) and on_string is not None:
+        return on_string(path, value, node.start_mark.line + 1)
+    return value

@@ -1,0 +1,96 @@
+"""Loading checks.yaml: interpolation, defaults, secrets, schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from probes.config import ConfigError, json_schema, parse_config
+from probes.kinds import KIND_MODULES
+
+
+def load(text: str, **env: str):  # type: ignore[no-untyped-def]
+    return parse_config(text, "checks.yaml", env)
+
+
+def test_interpolation_forms() -> None:
+    config = load("""
+checks:
+  - name: "api ${ENV_NAME}"
+    kind: scripted
+    text: "${MISSING:-fallback} and $${LITERAL} and ${ENV_NAME}"
+""", ENV_NAME="prod")
+    check = config.checks[0]
+    assert check.name == "api prod"
+    assert check.text == "fallback and ${LITERAL} and prod"  # type: ignore[attr-defined]
+
+
+def test_every_unset_variable_is_reported_with_its_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        load("""
+checks:
+  - name: a
+    kind: scripted
+    text: ${FIRST_MISSING}
+  - name: b
+    kind: scripted
+    text: ${SECOND_MISSING}
+""")
+    rendered = info.value.render()
+    assert ("checks.yaml:5: checks[0].text: environment variable FIRST_MISSING is not set"
+            in rendered)
+    assert "checks.yaml:8: checks[1].text: environment variable SECOND_MISSING" in rendered
+
+
+def test_defaults_merge_and_the_checks_own_keys_win() -> None:
+    config = load("""
+defaults:
+  timeout: 3s
+  retries: 2
+  tags: [nightly]
+checks:
+  - {name: a, kind: scripted}
+  - {name: b, kind: scripted, timeout: 250ms, tags: [own]}
+""")
+    a, b = config.checks
+    assert (a.timeout, a.retries, a.tags) == (3.0, 2, ["nightly"])
+    assert (b.timeout, b.retries, b.tags) == (0.25, 2, ["own"])
+
+
+def test_durations_sizes_and_bare_seconds() -> None:
+    config = load("checks:\n  - {name: a, kind: scripted, timeout: 2m, retry_delay: 1.5}\n")
+    assert config.checks[0].timeout == 120.0
+    assert config.checks[0].retry_delay == 1.5
+    assert str(config.checks[0].timeout) == "2m"
+
+
+def test_secret_named_variables_and_secret_places_are_masked() -> None:
+    config = load("""
+checks:
+  - name: a
+    kind: scripted
+    text: "${API_TOKEN} ${PLAIN_VALUE}"
+    secret: "${INNOCENT_NAME}"
+""", API_TOKEN="tok-123456", PLAIN_VALUE="visible-value", INNOCENT_NAME="hidden-by-place")
+    masked = config.masker.text("tok-123456 visible-value hidden-by-place")
+    assert masked == "*** visible-value ***"
+
+
+def test_url_passwords_and_odbc_passwords_are_masked_whoever_wrote_them() -> None:
+    config = load("checks:\n  - {name: a, kind: scripted}\n")
+    text = ("postgresql://reader:pa55word@db:5432/x and "
+            "Driver={PostgreSQL Unicode};Server=db;UID=u;PWD=hunter2;")
+    masked = config.masker.text(text)
+    assert "pa55word" not in masked and "hunter2" not in masked
+    assert "postgresql://reader:***@db:5432/x" in masked
+
+
+def test_schema_is_derived_from_the_registry() -> None:
+    schema = json_schema()
+    text = json.dumps(schema)
+    check_defs = schema["properties"]["checks"]["items"]
+    assert "discriminator" in check_defs or "oneOf" in check_defs
+    for kind in KIND_MODULES:
+        assert f'"const": "{kind}"' in text or f'"{kind}"' in text
+    assert schema["additionalProperties"] is False

@@ -1,0 +1,78 @@
+"""SIGTERM/SIGINT during `probe run`: reports are still written, unfinished checks say why."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import PROBE
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, threading.Event]]:
+    """Accepts connections and never answers; sets the event once a client is connected."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    connected = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+            connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1], connected
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_run_still_writes_reports(
+    tmp_path: Path, silent_server: tuple[int, threading.Event], signum: int
+) -> None:
+    port, connected = silent_server
+    config = tmp_path / "checks.yaml"
+    config.write_text(f"""
+suite: interrupted
+checks:
+  - name: waits forever
+    kind: tcp
+    host: 127.0.0.1
+    port: {port}
+    send: "hello\\n"
+    timeout: 60s
+""")
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([PROBE, "run", "-c", str(config), "--reports", str(reports)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        assert connected.wait(30), "the check never connected"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "Traceback" not in err
+    results = json.loads((reports / "results.json").read_text())
+    check = results["checks"][0]
+    assert check["status"] == "error"
+    assert "interrupted" in check["message"]
+    assert results["interrupted"] is True
+    assert (reports / "junit.xml").exists()
