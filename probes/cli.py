@@ -8,12 +8,13 @@ Heavy modules are imported inside the commands so `probe --help` stays fast.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -109,7 +110,12 @@ def handle_errors(func: F) -> F:
 def load(config_path: str) -> Config:
     from probes.config import load_config
 
-    return load_config(config_path)
+    config = load_config(config_path)
+    # What is loaded by now (modules, models, the config) lives until the process ends:
+    # out of the garbage collector's sight, it is not traversed again on every full
+    # collection while the checks and the reports allocate.
+    gc.freeze()
+    return config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,6 +123,36 @@ def load(config_path: str) -> Config:
                       message="%(prog)s %(version)s")
 def main() -> None:
     """Health checks for the databases, APIs, files and certificates your jobs rely on."""
+
+
+def console_entry() -> None:
+    """The `probe` command: `main`, then an exit that skips the interpreter's teardown.
+
+    Freeing every module and object one by one took 0.4 s after a 1,000-check run.
+    By the time `main` returns, every report is written and closed; only the standard
+    streams (and logging's handlers) still need flushing.
+    """
+    try:
+        main(prog_name="probe")
+        code = 0
+    except SystemExit as exc:
+        code = _exit_status(exc.code)
+    if "logging" in sys.modules:  # a library used it: flush its handlers
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):  # a closed pipe (`probe run | head`) is not our failure
+            stream.flush()
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    with suppress(Exception):
+        print(code, file=sys.stderr)
+    return 1
 
 
 def _parse_shard(_ctx: click.Context, _param: click.Parameter, value: str | None

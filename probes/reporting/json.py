@@ -33,10 +33,36 @@ def write_json(run: RunResult, path: Path) -> None:
 
 
 def render_json(run: RunResult) -> str:
-    text = json.dumps(run_to_dict(run), indent=2, ensure_ascii=False, allow_nan=False)
+    text = _layout(run_to_dict(run))
     # Lone surrogates (undecodable bytes from a target) cannot be written as UTF-8;
     # their JSON escape can, and reads back as the same string.
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
+def _layout(data: dict[str, Any]) -> str:
+    """`data` with one top-level key per line and one list item (a check) per line.
+
+    Readable, and friendly to grep and diff, while each line comes from json's C
+    encoder: `indent=` would switch to its pure-Python encoder, five times slower on
+    a large run.
+    """
+    lines = ["{"]
+    for index, (key, value) in enumerate(data.items()):
+        comma = "," if index < len(data) - 1 else ""
+        if isinstance(value, list) and value:
+            lines.append(f"  {_compact(key)}: [")
+            last = len(value) - 1
+            lines.extend(f"    {_compact(item)}{',' if i < last else ''}"
+                         for i, item in enumerate(value))
+            lines.append(f"  ]{comma}")
+        else:
+            lines.append(f"  {_compact(key)}: {_compact(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 
 
 def load_json(path: Path) -> RunResult:
