@@ -24,7 +24,7 @@ from probes.reporting.files import write_atomic
 from probes.units import format_duration
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
+    from jinja2 import BytecodeCache, Environment
 
 TEMPLATE = "report.html.j2"
 ICONS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.ERROR: "!", Status.SKIPPED: "\u2013"}
@@ -156,6 +156,21 @@ def _asset(name: str) -> str:
     return resources.files("probes.reporting").joinpath("templates", name).read_text("utf-8")
 
 
+def _bytecode_cache() -> BytecodeCache | None:
+    """Jinja's cache of compiled templates, in a private folder of the system's temp dir.
+
+    Compiling the report template is a tenth of a second of every run; with the cache,
+    only the first run on a machine (or after an upgrade: entries are keyed by the
+    template's source) pays it. A cache that cannot be written is simply not used.
+    """
+    from jinja2 import FileSystemBytecodeCache
+
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no usable temp dir: compile every time
+        return None
+
+
 @functools.cache
 def _environment() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -168,6 +183,7 @@ def _environment() -> Environment:
 
     env = Environment(
         loader=PackageLoader("probes.reporting", "templates"),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         finalize=finalize,
         undefined=StrictUndefined,
