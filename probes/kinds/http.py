@@ -37,7 +37,7 @@ from probes.model import Category, ProbeError
 from probes.units import Bytes, Seconds, format_duration, format_size
 
 if TYPE_CHECKING:
-    import requests
+    import urllib3
 
 MAX_REDIRECTS = 10
 _CHUNK = 64 * 1024
@@ -153,8 +153,7 @@ class Check(CheckBase):
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def observe(self, timeout: float) -> dict[str, Any]:
-        import requests  # ~100 ms to import: only runs with http checks pay for it
-        import urllib3
+        import urllib3  # imported by the first http check, not by `probe --help`
 
         deadline = time.monotonic() + timeout
         trust = self._trust()
@@ -164,23 +163,23 @@ class Check(CheckBase):
         headers, data = self._request_body()
         started = time.perf_counter()
         try:
-            with requests.Session() as session:
-                # The environment (proxies, CA bundle) is read once per run, not per request.
-                session.trust_env = False
-                session.max_redirects = MAX_REDIRECTS
-                session.headers["User-Agent"] = _user_agent()  # a check's headers may override
-                with session.request(
-                    self.method, self.url, headers=headers, data=data, verify=trust,
-                    proxies=proxies_for(self.url), stream=True,
-                    allow_redirects=self.follow_redirects,
-                    timeout=(timeout, timeout),
-                ) as response:
+            # A manager of its own: this check's connections, none kept after it.
+            with _connection_manager(self.url, trust) as manager:
+                response = manager.request(
+                    self.method, self.url, headers=_with_defaults(headers), body=data,
+                    preload_content=False, redirect=self.follow_redirects,
+                    retries=_redirects_only(self.follow_redirects),
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                )
+                try:
                     raw, truncated = self._read_body(response, deadline, timeout)
                     latency = Seconds(time.perf_counter() - started)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                finally:
+                    response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._error(exc, timeout) from None
         facts: dict[str, Any] = {
-            "status": response.status_code,
+            "status": response.status,
             "latency": latency,
             "body": raw.decode(_charset(response.headers.get("Content-Type")), "replace"),
             "header": response.headers,  # a case-insensitive mapping
@@ -215,12 +214,12 @@ class Check(CheckBase):
         # bundle: a company CA installed on the machine must be trusted.
         return default_ca_bundle()
 
-    def _read_body(self, response: requests.Response, deadline: float,
+    def _read_body(self, raw: urllib3.BaseHTTPResponse, deadline: float,
                    timeout: float) -> tuple[bytes, bool]:
         """At most `max_body` bytes of the decoded body, and whether there was more."""
         import urllib3
 
-        raw, cap = response.raw, self.max_body
+        cap = self.max_body
         kept = bytearray()
         try:
             while True:
@@ -255,42 +254,48 @@ class Check(CheckBase):
         return f"TLS certificate of {where} rejected: {reason}"
 
     def _error(self, exc: BaseException, timeout: float) -> ProbeError:
-        import requests
+        from urllib3 import exceptions as http_errors
 
         where, evidence = self._where, str(exc)
-        if isinstance(exc, requests.TooManyRedirects):
+        causes = list(_causes(exc))
+
+        def found(kind: type[BaseException] | tuple[type[BaseException], ...]
+                  ) -> BaseException | None:
+            return next((cause for cause in causes if isinstance(cause, kind)), None)
+
+        if isinstance(exc, http_errors.MaxRetryError) and _too_many_redirects(exc):
             return ProbeError(Category.CONNECT, f"more than {MAX_REDIRECTS} redirects from "
                               f"{where} (a redirect loop?)", evidence)
-        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                      | requests.exceptions.InvalidSchema | requests.exceptions.InvalidHeader):
+        if found(http_errors.LocationValueError):  # also LocationParseError
             return ProbeError(Category.CONFIG, f"cannot send this request: {exc}", evidence)
-        if isinstance(exc, requests.ConnectTimeout):
+        connect_timeout = found(http_errors.ConnectTimeoutError)
+        # NewConnectionError is a ConnectTimeoutError too (for history's sake): a refused
+        # or unresolvable connection is classified below, by its socket error.
+        if connect_timeout and not isinstance(connect_timeout, http_errors.NewConnectionError):
             return ProbeError(Category.TIMEOUT, f"connecting to {where} took longer than "
                               f"{format_duration(timeout)}", evidence)
-        if isinstance(exc, requests.Timeout):
+        if found((http_errors.ReadTimeoutError, TimeoutError, socket.timeout)):
             return ProbeError(Category.TIMEOUT, f"no response from {where} within "
                               f"{format_duration(timeout)}", evidence)
-        if isinstance(exc, requests.exceptions.ProxyError):
+        if found(http_errors.ProxyError):
             return ProbeError(Category.CONNECT, f"the proxy did not get through to {where} "
                               "(see HTTPS_PROXY / HTTP_PROXY / NO_PROXY)", evidence)
-        causes = list(_causes(exc))
-        verification = next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)),
-                            None)
-        if verification is not None:
+        verification = found(ssl.SSLCertVerificationError)
+        if isinstance(verification, ssl.SSLCertVerificationError):
             return ProbeError(Category.TLS, self._rejection(verification), evidence)
         for cause in causes:
-            if isinstance(cause, OSError) and not isinstance(cause, requests.RequestException):
+            if isinstance(cause, OSError):
                 named = urlsplit(self.url).hostname if isinstance(cause, socket.gaierror) else None
                 error = classify(cause, named or where)
                 return ProbeError(error.category, error.message, evidence)
-        if isinstance(exc, requests.exceptions.SSLError):
+        if found((http_errors.SSLError, ssl.SSLError)):
             return ProbeError(Category.TLS, f"TLS with {where} failed", evidence)
         return ProbeError(Category.CONNECT, f"the request to {where} failed: "
                           f"{type(exc).__name__}", evidence)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it wraps (requests → urllib3 → socket/ssl)."""
+    """The exception and everything it wraps (urllib3 → socket/ssl)."""
     seen: set[int] = set()
     todo = [exc]
     while todo:
@@ -302,6 +307,60 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         wrapped = [getattr(current, "reason", None), current.__cause__, current.__context__,
                    *current.args]
         todo.extend(w for w in wrapped if isinstance(w, BaseException))
+
+
+def _connection_manager(url: str, trust: bool | str) -> urllib3.PoolManager:
+    """A PoolManager (or ProxyManager, as the environment says) trusting `trust`."""
+    import urllib3
+
+    if trust is False:
+        tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"}
+    else:
+        bundle = trust if isinstance(trust, str) else _certifi_bundle()
+        where = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
+        tls = {"cert_reqs": "CERT_REQUIRED", where: bundle}
+    proxy = proxies_for(url).get(urlsplit(url).scheme.lower())
+    if proxy:
+        return urllib3.ProxyManager(proxy, num_pools=1, **tls)
+    return urllib3.PoolManager(num_pools=1, **tls)
+
+
+def _redirects_only(follow: bool) -> urllib3.Retry:
+    """Never retry a request (the runner's `retries` does that); follow redirects."""
+    import urllib3
+
+    return urllib3.Retry(total=None, connect=0, read=0, status=0, other=0,
+                         redirect=MAX_REDIRECTS if follow else 0, raise_on_redirect=follow,
+                         raise_on_status=False, respect_retry_after_header=False)
+
+
+def _too_many_redirects(exc: BaseException) -> bool:
+    from urllib3.exceptions import ResponseError
+
+    reason = getattr(exc, "reason", None)
+    return isinstance(reason, ResponseError) and "redirect" in str(reason)
+
+
+def _with_defaults(headers: dict[str, str]) -> urllib3.HTTPHeaderDict:
+    """The headers every request carries, each replaced by the check's own (any case)."""
+    import urllib3
+
+    merged = urllib3.HTTPHeaderDict({
+        "User-Agent": _user_agent(),
+        "Accept": "*/*",
+        "Accept-Encoding": "gzip, deflate",
+    })
+    for name, value in headers.items():
+        merged[name] = value  # case-insensitive: `user-agent` replaces the default
+    return merged
+
+
+@cache
+def _certifi_bundle() -> str:
+    """Mozilla's CA bundle, for a machine without a system store."""
+    import certifi
+
+    return str(certifi.where())
 
 
 @cache

@@ -177,6 +177,18 @@ def test_redirects_are_followed_unless_told_not_to(api: HttpServer) -> None:
     assert kept["size"] == 0 and "json" not in kept
 
 
+def test_a_token_is_not_handed_on_to_another_host_by_a_redirect(api: HttpServer) -> None:
+    token = {"Authorization": "Bearer tok-redirect"}
+    with http_server() as other:
+        # 127.0.0.1 -> localhost: another host name, so the header is dropped there.
+        observe(check(api.url(f"/redirect?to=http://localhost:{other.port}/headers"),
+                      headers=token))
+        assert other.requests[-1].header("Authorization") is None
+    observe(check(api.url("/redirect?to=/headers"), headers=token))  # same host: kept
+    assert api.requests[-1].path == "/headers"
+    assert api.requests[-1].header("Authorization") == "Bearer tok-redirect"
+
+
 def test_a_redirect_loop_is_a_connect_error(api: HttpServer) -> None:
     error = failure(check(api.url("/redirect-loop")))
     assert error.category is Category.CONNECT
