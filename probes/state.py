@@ -301,8 +301,8 @@ def _ensure_schema(engine: Engine) -> None:
     try:
         _create_or_check(engine)
     except DBAPIError:
-        # Another run created the tables between our check and our CREATE (SQLite has
-        # no lock for that); the second look finds them.
+        # Another run created the tables between our look and our CREATE (a store
+        # without a lock for that); the second look finds them.
         _create_or_check(engine)
 
 
@@ -312,8 +312,12 @@ def _create_or_check(engine: Engine) -> None:
     tables = _tables()
     schema = tables["schema"]
     with engine.begin() as conn:
+        # First runs starting together must not both create the tables: each waits for
+        # the other's transaction (SQLite: the write lock, within its busy timeout).
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         _metadata().create_all(conn)
         version = conn.execute(select(schema.c.version).where(schema.c.id == 1)).scalar()
         if version is None:
