@@ -6,11 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from probes.config import Config
-from probes.model import CheckResult, RunResult, Status
+from probes.model import Category, CheckResult, RunResult, Status
+
+MISSING = ("no result in any of the merged results files: its shard did not run, or its "
+           "file was not passed to `probe merge`")
 
 
 def merge_runs(runs: Sequence[RunResult], config: Config) -> RunResult:
-    """Combine shard results in config order; a check found twice is kept once, with a warning."""
+    """Combine shard results in config order; a check found twice is kept once, with a warning.
+
+    A check of the config that no file has a result for is an error: a shard that
+    crashed or never started must not make the suite look healthier.
+    """
     if not runs:
         raise ValueError("nothing to merge")
     found: dict[str, CheckResult] = {}
@@ -25,6 +32,13 @@ def merge_runs(runs: Sequence[RunResult], config: Config) -> RunResult:
             warnings.append(f"check {check.name!r} is in more than one results file")
             if kept.status is Status.SKIPPED and check.status is not Status.SKIPPED:
                 found[check.name] = check
+    for configured in config.checks:
+        if configured.name not in found:
+            found[configured.name] = CheckResult(
+                name=configured.name, kind=configured.kind, group=configured.group_name,
+                tags=tuple(configured.tags),
+                status=Status.ERROR, category=Category.INTERNAL, message=MISSING,
+                duration_s=0.0, attempts=0)
     order = {check.name: index for index, check in enumerate(config.checks)}
     checks = sorted(found.values(), key=lambda c: (order.get(c.name, len(order)), c.name))
     starts = [datetime.fromisoformat(r.started_at) for r in runs]

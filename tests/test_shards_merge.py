@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from probes.config import Config, parse_config
 from probes.merge import merge_runs
+from probes.model import Category, Status
 from probes.pipeline import RunOptions, execute, plan
 from probes.reporting.console import ConsoleReporter
 from probes.reporting.json import load_json
@@ -57,6 +58,23 @@ def test_merge_of_three_shards_equals_one_unsharded_run(tmp_path: Path) -> None:
     assert merged.summary == whole.summary
     assert [c.name for c in merged.checks] == [c.name for c in whole.checks]
     assert [c.status for c in merged.checks] == [c.status for c in whole.checks]
+
+
+def test_a_shard_that_never_reported_leaves_its_checks_as_errors(tmp_path: Path) -> None:
+    config = suite(tmp_path)
+    runs = []
+    for k in (1, 3):  # shard 2 of 3 crashed: no results file
+        json_file = tmp_path / f"results-{k}.json"
+        execute(config, RunOptions(reports_dir=str(tmp_path / f"shard{k}"), json=str(json_file),
+                                   shard=(k, 3), notify=False), io.StringIO())
+        runs.append(load_json(json_file))
+    reported = {c.name for run in runs for c in run.checks if c.status is not Status.SKIPPED}
+    merged = merge_runs(runs, config)
+    assert [c.name for c in merged.checks] == [c.name for c in config.checks]
+    missing = [c for c in merged.checks if c.name not in reported]
+    assert missing and all(c.status is Status.ERROR and c.category is Category.INTERNAL
+                           and "shard did not run" in c.message for c in missing)
+    assert merged.exit_code == 1
 
 
 def test_prometheus_textfile_has_one_success_sample_per_check(tmp_path: Path) -> None:
