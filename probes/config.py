@@ -96,6 +96,7 @@ class _Substitution:
     path: Path_
     var: str
     value: str
+    from_file: bool = False  # came from VAR_FILE: a mounted secret, masked wherever it is
 
 
 class _Interpolator:
@@ -120,18 +121,43 @@ class _Interpolator:
                 return "${"
             var, default = match.group(1), match.group(2)
             value = self.environ.get(var)
+            if value is None and f"{var}_FILE" in self.environ:
+                value = self._from_file(var, path, line)
+                if value is None:  # unreadable: a problem of its own, already recorded
+                    return ""
+                self.substitutions.append(_Substitution(path, var, value, from_file=True))
+                return value
             if value is None:
                 if default is not None:
                     return default
                 self.problems.append(Problem(
                     line, _dotted(path),
-                    f"environment variable {var} is not set; export it, "
-                    f"or write ${{{var}:-default}} to give a default"))
+                    f"environment variable {var} is not set; export it (or {var}_FILE, "
+                    f"the path of a file holding it), or write ${{{var}:-default}} to give "
+                    "a default"))
                 return ""
             self.substitutions.append(_Substitution(path, var, value))
             return value
 
         return _VAR_RE.sub(substitute, text)
+
+    def _from_file(self, var: str, path: Path_, line: int) -> str | None:
+        """The value in the file `VAR_FILE` names (Docker and Kubernetes secrets), or None.
+
+        The convention of the official database images; one trailing newline (as
+        `echo` leaves) is not part of the value.
+        """
+        file_name = self.environ[f"{var}_FILE"]
+        try:
+            content = Path(file_name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.problems.append(Problem(
+                line, _dotted(path),
+                f"{var}_FILE names {file_name}, which cannot be read ({reason}); mount the "
+                f"secret there or set {var} itself"))
+            return None
+        return content.removesuffix("\n").removesuffix("\r")
 
 
 def _dotted(path: Path_) -> str:
@@ -342,7 +368,8 @@ def _build_masker(raw: dict[str, Any], checks: list[CheckBase],
     by_name = {index: check for index, check in enumerate(checks)}
     raw_checks = raw.get("checks") or []
     for sub in substitutions:
-        if is_secret_name(sub.var) or _is_secret_place(sub.path, raw_checks, by_name):
+        if (sub.from_file or is_secret_name(sub.var)
+                or _is_secret_place(sub.path, raw_checks, by_name)):
             masker.add(sub.value)
     # Literal values of password-like keys are secrets too, wherever they come from.
     for path, value in _walk(raw):

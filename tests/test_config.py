@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,38 @@ checks:
     assert ("checks.yaml:5: checks[0].text: environment variable FIRST_MISSING is not set"
             in rendered)
     assert "checks.yaml:8: checks[1].text: environment variable SECOND_MISSING" in rendered
+
+
+def test_a_secret_in_a_mounted_file_is_read_through_var_file(tmp_path: Path) -> None:
+    secret = tmp_path / "warehouse_token"
+    secret.write_text("s3cret-from-a-file\n")  # as `echo` or a Kubernetes Secret leaves it
+    config = load("""
+checks:
+  - name: a
+    kind: scripted
+    text: "token=${WAREHOUSE_TOKEN}"
+  - name: b
+    kind: scripted
+    text: "${SET_DIRECTLY}"
+""", WAREHOUSE_TOKEN_FILE=str(secret), SET_DIRECTLY="direct",
+        SET_DIRECTLY_FILE=str(tmp_path / "absent"))
+    assert config.checks[0].text == "token=s3cret-from-a-file"  # type: ignore[attr-defined]
+    assert config.checks[1].text == "direct"  # type: ignore[attr-defined]  # VAR wins
+    # A file's content is a secret whatever the variable is called.
+    assert config.masker.text("s3cret-from-a-file") == "***"
+
+
+def test_an_unreadable_var_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load("""
+checks:
+  - name: a
+    kind: scripted
+    text: ${DB_PASSWORD:-unused}
+""", DB_PASSWORD_FILE=str(tmp_path / "missing"))
+    rendered = info.value.render()
+    assert f"checks.yaml:5: checks[0].text: DB_PASSWORD_FILE names {tmp_path / 'missing'}, " \
+        "which cannot be read (No such file or directory)" in rendered
 
 
 def test_defaults_merge_and_the_checks_own_keys_win() -> None:
