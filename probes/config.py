@@ -121,6 +121,8 @@ class _Interpolator:
                 return "${"
             var, default = match.group(1), match.group(2)
             value = self.environ.get(var)
+            if value == "" and default is not None:
+                value = None  # as in the shell and compose: `:-` covers set-but-empty too
             if value is None and f"{var}_FILE" in self.environ:
                 value = self._from_file(var, path, line)
                 if value is None:  # unreadable: a problem of its own, already recorded

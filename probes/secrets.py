@@ -69,7 +69,9 @@ class Masker:
             evidence=self.text(result.evidence),
             description=self.text(result.description),
             assertions=tuple(
-                AssertionResult(a.expr, self.value(a.actual), a.passed, self.text(a.note))
+                # A condition may hold an interpolated secret: `body contains "${TOKEN}"`.
+                AssertionResult(self.text(a.expr), self.value(a.actual), a.passed,
+                                self.text(a.note))
                 for a in result.assertions
             ),
             attempt_log=tuple(replace(a, message=self.text(a.message)) for a in result.attempt_log),

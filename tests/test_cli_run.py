@@ -108,12 +108,17 @@ checks:
     kind: http
     url: {api.url}/down
     headers: {{Authorization: "Bearer ${{API_TOKEN}}"}}
+  - name: token in a condition
+    kind: http
+    url: {api.url}/down
+    expect: ['body contains "${{API_TOKEN}}"']
 """)
     reports = tmp_path / "reports"
     result = probe(["run", "-c", str(config), "--reports", str(reports)],
                    env={"API_TOKEN": TOKEN})
     assert result.returncode == 1
-    assert api.seen_headers and api.seen_headers[0]["Authorization"] == f"Bearer {TOKEN}"
+    assert any(h.get("Authorization") == f"Bearer {TOKEN}" for h in api.seen_headers)
+    assert 'body contains \\"***\\"' in (reports / "results.json").read_text()
     assert TOKEN not in result.stdout + result.stderr
     written = list(reports.iterdir())
     assert written

@@ -27,6 +27,17 @@ checks:
     assert check.text == "fallback and ${LITERAL} and prod"  # type: ignore[attr-defined]
 
 
+def test_a_default_covers_a_variable_set_but_empty() -> None:
+    # An empty `PORT=` line in an env file: the default applies, as in the shell.
+    config = load("""
+checks:
+  - name: a
+    kind: scripted
+    text: "port ${PORT:-8080}, host ${HOST}"
+""", PORT="", HOST="")
+    assert config.checks[0].text == "port 8080, host "  # type: ignore[attr-defined]
+
+
 def test_every_unset_variable_is_reported_with_its_line() -> None:
     with pytest.raises(ConfigError) as info:
         load("""
