@@ -60,7 +60,8 @@ STATE_FILE = "state.db"
 CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_TIMEOUT_S = 30
 # Drivers that take `connect_timeout`: without it an unreachable host stalls the run.
-_CONNECT_TIMEOUT_DRIVERS = {("postgresql", "psycopg2"), ("mysql", "pymysql"),
+_CONNECT_TIMEOUT_DRIVERS = {("postgresql", "psycopg2"), ("postgresql", "psycopg"),
+                            ("mysql", "pymysql"),
                             ("mariadb", "pymysql")}
 SUITE_LIMIT = 255  # the suite column's length
 MESSAGE_LIMIT = 2000  # characters of a check's message kept in the history

@@ -42,13 +42,26 @@ from tests.helpers.databases import (
 
 pytestmark = pytest.mark.usefixtures("databases_ready")
 
-SERVERS: dict[str, Callable[..., str]] = {"postgresql": pg_url, "mariadb": mariadb_url}
-CONNECTIONS = {"postgresql": pg_connection, "mariadb": mariadb_connection}
-SLEEP_30 = {"postgresql": "select pg_sleep(30)", "mariadb": "select sleep(30)"}
+
+
+def bare_pg_url(password: str = "${DB_PASSWORD}", **keys: Any) -> str:
+    """`postgresql://` with no driver: SQLAlchemy's default for it, psycopg 3."""
+    return pg_url(password, **keys).replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+SERVERS: dict[str, Callable[..., str]] = {
+    "postgresql": pg_url, "postgresql-psycopg3": bare_pg_url, "mariadb": mariadb_url,
+}
+CONNECTIONS = {"postgresql": pg_connection, "postgresql-psycopg3": pg_connection,
+               "mariadb": mariadb_connection}
+SLEEP_30 = {"postgresql": "select pg_sleep(30)", "postgresql-psycopg3": "select pg_sleep(30)",
+            "mariadb": "select sleep(30)"}
 # Where a statement still running (or a connection still open) would show.
+_PG_LEFT_BEHIND = ("select count(*) from pg_stat_activity "
+                   "where query like '%{marker}%' and pid <> pg_backend_pid()")
 LEFT_BEHIND = {
-    "postgresql": "select count(*) from pg_stat_activity "
-                  "where query like '%{marker}%' and pid <> pg_backend_pid()",
+    "postgresql": _PG_LEFT_BEHIND,
+    "postgresql-psycopg3": _PG_LEFT_BEHIND,
     "mariadb": "select count(*) from information_schema.processlist "
                "where info like '%{marker}%' and id <> connection_id()",
 }
@@ -217,7 +230,7 @@ def test_a_closed_port_is_a_connect_error(server: str) -> None:
     assert result.duration_s < 5
 
 
-@pytest.mark.parametrize("scheme", ["postgresql+psycopg2", "mysql+pymysql"])
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg2", "postgresql", "mysql+pymysql"])
 def test_a_server_that_never_answers_times_out_in_the_driver(scheme: str) -> None:
     """The driver's own connect timeout fires (the runner is not involved here)."""
     start = time.monotonic()
