@@ -61,6 +61,21 @@ def load_with_lines(text: str, on_string: ScalarHook | None = None) -> tuple[Any
     return _build(node, (), lines, constructor, on_string), lines
 
 
+def _refuse_duplicate_keys(node: yaml.MappingNode) -> None:
+    """A key written twice: YAML loaders keep the last silently, which can drop a whole
+    `checks:` list. Keys that `<<:` merges in may be overridden; those written may not."""
+    first_seen: dict[str, int] = {}
+    for key_node, _value in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key_node.start_mark.line + 1
+        if key_node.value in first_seen:
+            raise YamlSyntaxError(line, f"`{key_node.value}` is written twice in the same "
+                                  f"mapping (first on line {first_seen[key_node.value]}); "
+                                  "keep one")
+        first_seen[key_node.value] = line
+
+
 def _build(
     node: yaml.Node,
     path: Path_,
@@ -70,6 +85,7 @@ def _build(
 ) -> Any:
     lines.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        _refuse_duplicate_keys(node)
         constructor.flatten_mapping(node)  # resolves `<<:` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
