@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     checks = _validate_checks(raw, settings, lines, problems)
     targets = _validate_notify(settings, lines, problems)
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, _masked(problems, interpolate.substitutions))
     assert settings is not None
     masker = _build_masker(raw, checks, interpolate.substitutions)
     return Config(
@@ -213,6 +213,19 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         checks=tuple(checks),
         masker=masker,
     )
+
+
+def _masked(problems: list[Problem], substitutions: list[_Substitution]) -> list[Problem]:
+    """Problems worded without the secrets they may quote (`'hunter2' is not a duration`).
+
+    The checks did not validate, so only what is known without them counts as
+    secret here: secret-named variables, mounted secret files, URL passwords.
+    """
+    masker = Masker()
+    for sub in substitutions:
+        if sub.from_file or is_secret_name(sub.var) or sub.path[:1] in (("notify",), ("state",)):
+            masker.add(sub.value)
+    return [replace(p, message=masker.text(p.message)) for p in problems]
 
 
 def _validate_settings(raw: dict[str, Any], lines: LineMap,

@@ -87,6 +87,22 @@ checks:
         "which cannot be read (No such file or directory)" in rendered
 
 
+def test_a_config_error_does_not_quote_a_secret() -> None:
+    with pytest.raises(ConfigError) as info:
+        load("""
+checks:
+  - name: a
+    kind: tcp
+    host: db
+    port: ${DB_PASSWORD}
+    timeout: ${API_TOKEN}
+""", DB_PASSWORD="hunter2-pw", API_TOKEN="tok-abcdef")
+    rendered = info.value.render()
+    assert "checks.yaml:6: checks[0].port" in rendered
+    assert "checks.yaml:7: checks[0].timeout" in rendered
+    assert "hunter2-pw" not in rendered and "tok-abcdef" not in rendered
+
+
 def test_defaults_merge_and_the_checks_own_keys_win() -> None:
     config = load("""
 defaults:
