@@ -22,6 +22,7 @@ SIZE_UNITS = {
 }
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
+_BARE_NUMBER_RE = re.compile(rf"^{_NUMBER}$")
 DURATION_RE = re.compile(rf"^{_NUMBER}\s*(ms|s|m|h|d)$")
 SIZE_RE = re.compile(rf"^{_NUMBER}\s*(B|KB|MB|GB|KiB|MiB|GiB)$")
 
@@ -63,9 +64,12 @@ def parse_size(text: str) -> Bytes:
 
 
 def coerce_duration(value: Any) -> Seconds:
-    """For config fields: a bare number means seconds, a string needs a unit."""
+    """For config fields and options: a bare number means seconds, as does a string of
+    one (`${TIMEOUT}` with TIMEOUT=30, `--deadline 300`); anything else needs a unit."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration; {DURATION_HINT}")
+    if isinstance(value, str) and _BARE_NUMBER_RE.match(value.strip()):
+        value = float(value)
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"{value!r} is negative; {DURATION_HINT}")

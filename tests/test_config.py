@@ -123,6 +123,9 @@ def test_durations_sizes_and_bare_seconds() -> None:
     assert config.checks[0].timeout == 120.0
     assert config.checks[0].retry_delay == 1.5
     assert str(config.checks[0].timeout) == "2m"
+    # A number that arrives as text (an environment variable) is seconds too.
+    config = load("checks:\n  - {name: a, kind: scripted, timeout: '${T}'}\n", T="30")
+    assert config.checks[0].timeout == 30.0
 
 
 def test_secret_named_variables_and_secret_places_are_masked() -> None:
