@@ -61,6 +61,7 @@ def report_paths(config: Config, options: RunOptions) -> tuple[Path, ReportPaths
 
 
 def execute(config: Config, options: RunOptions, out: TextIO | None = None) -> RunResult:
+    from probes.kinds import stop_abandoned_work
     from probes.reporting.console import ConsoleReporter
     from probes.runner import run_checks
 
@@ -82,6 +83,7 @@ def execute(config: Config, options: RunOptions, out: TextIO | None = None) -> R
         masker=config.masker,
         on_result=on_result,
     )
+    stop_abandoned_work()  # a check cut off by the deadline or a signal leaves nothing running
     if options.extra_warnings:
         run = replace(run, warnings=run.warnings + options.extra_warnings)
     return finish(config, options, run, console)

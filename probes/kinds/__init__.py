@@ -12,6 +12,7 @@ must stay cheap, and a missing driver must only affect checks of that kind.
 from __future__ import annotations
 
 import importlib
+import sys
 from functools import cache
 from typing import Annotated, Any, ClassVar
 
@@ -143,12 +144,28 @@ class CheckBase(BaseModel):
         """Observe the target within `timeout` seconds; raise ProbeError if it cannot."""
         raise NotImplementedError
 
+    @classmethod
+    def stop_abandoned(cls) -> None:
+        """End whatever this kind still has running once the run is over.
+
+        The runner leaves an attempt behind when the deadline passes or the run is
+        interrupted; a kind whose work outlives the process (a child process) ends
+        it here. Most kinds have nothing of the sort.
+        """
+
 
 @cache
 def kind_model(kind: str) -> type[CheckBase]:
     module = importlib.import_module(KIND_MODULES[kind])
     model: type[CheckBase] = module.Check
     return model
+
+
+def stop_abandoned_work() -> None:
+    """`stop_abandoned` of every kind this run has used (whose module is loaded)."""
+    for kind, module in KIND_MODULES.items():
+        if module in sys.modules:
+            kind_model(kind).stop_abandoned()
 
 
 def all_kind_models() -> dict[str, type[CheckBase]]:

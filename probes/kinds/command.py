@@ -22,6 +22,10 @@ from probes.model import Category, ProbeError
 from probes.units import Seconds, format_duration
 
 OUTPUT_CAP = 64 * 1024  # bytes kept of stdout and of stderr each
+# Programs started and not yet reaped, so that the end of a run can stop those whose
+# attempt the runner left behind (deadline, interrupt).
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
 _CHUNK = 8192
 _SHELL = "/bin/sh"
 
@@ -117,6 +121,8 @@ class Check(CheckBase):
             )
         except OSError as exc:
             raise _start_error(exc, program[0], self.cwd) from None
+        with _RUNNING_LOCK:
+            _RUNNING.add(process)
         assert process.stdout is not None and process.stderr is not None
         readers = _CappedReader(process.stdout), _CappedReader(process.stderr)
         try:
@@ -126,6 +132,8 @@ class Check(CheckBase):
         latency = Seconds(time.perf_counter() - started)
         # Also after a normal exit: nothing a check started may outlive it.
         _kill_group(process)
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
         stdout, stderr = (reader.finish() for reader in readers)
         if exit_code is None:
             raise ProbeError(
@@ -135,6 +143,15 @@ class Check(CheckBase):
                 evidence=_evidence(stdout, stderr),
             )
         return {"exit_code": exit_code, "stdout": stdout, "stderr": stderr, "latency": latency}
+
+
+    @classmethod
+    def stop_abandoned(cls) -> None:
+        with _RUNNING_LOCK:
+            left = list(_RUNNING)
+        for process in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _evidence(stdout: str, stderr: str) -> str:

@@ -15,6 +15,7 @@ from probes.kinds.command import OUTPUT_CAP
 from probes.model import Category, CheckResult, Status
 from probes.runner import run_checks
 from probes.selection import select
+from tests.helpers.cli import probe
 
 PYTHON = sys.executable
 
@@ -195,6 +196,24 @@ def test_processes_left_behind_by_a_finished_program_are_killed() -> None:
                                   "run": "sleep 60 >/dev/null 2>&1 & echo $!"}).observe(5)
     assert facts["exit_code"] == 0
     assert process_gone(int(facts["stdout"]))
+
+
+def test_a_program_cut_off_by_the_deadline_does_not_outlive_the_run(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    config = tmp_path / "checks.yaml"
+    config.write_text(f"""
+checks:
+  - name: long job
+    kind: command
+    shell: true
+    run: sleep 60 & echo $! > {pid_file}; wait
+    timeout: 120s
+""")
+    done = probe(["run", "-c", str(config), "--reports", str(tmp_path / "reports"),
+                  "--deadline", "2s"])
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error/timeout" in done.stdout or "[timeout]" in done.stdout
+    assert process_gone(int(pid_file.read_text()))
 
 
 def test_a_missing_program_is_a_driver_error_naming_it() -> None:
