@@ -133,6 +133,9 @@ class RunResult:
     notifications: tuple[NotificationOutcome, ...] = ()
     warnings: tuple[str, ...] = ()
     interrupted: bool = False
+    # False when a report could not be written: CI would otherwise read an old one.
+    # Not saved in results.json: it is about this process, not the checks.
+    reports_written: bool = True
 
     @property
     def summary(self) -> Summary:
@@ -153,4 +156,6 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if not self.reports_written:
+            return 3
         return 1 if self.failing else 0

@@ -103,8 +103,13 @@ def finish(config: Config, options: RunOptions, run: RunResult,
         run = state.record_and_enrich(run, config.state, base, config.state_retention)
     run = config.masker.run(run)
     warnings = write_reports(run, paths)
+    if warnings:
+        run = replace(run, reports_written=False)
     if options.prometheus:
-        warnings += _write_prometheus(run, Path(options.prometheus))
+        prometheus_warnings = _write_prometheus(run, Path(options.prometheus))
+        if prometheus_warnings:
+            run = replace(run, reports_written=False)
+        warnings += prometheus_warnings
     if config.report.pushgateway and whole_run:
         warnings += _push_metrics(run, config.report.pushgateway)
     run = replace(run, warnings=run.warnings + tuple(config.masker.text(w) for w in warnings))
@@ -118,7 +123,8 @@ def finish(config: Config, options: RunOptions, run: RunResult,
             try:
                 write_json(run, paths.json)
             except OSError as exc:
-                run = replace(run, warnings=(*run.warnings, f"cannot write {paths.json}: {exc}"))
+                run = replace(run, reports_written=False,
+                              warnings=(*run.warnings, f"cannot write {paths.json}: {exc}"))
     console.summary(run, [p for p in paths.all() if p.exists()])
     return run
 

@@ -127,6 +127,23 @@ checks:
             assert TOKEN.encode() not in path.read_bytes(), path.name
 
 
+def test_reports_that_cannot_be_written_make_the_run_exit_3(tmp_path: Path,
+                                                            api: HttpTarget) -> None:
+    config = write(tmp_path, f"""
+checks:
+  - name: healthy
+    kind: http
+    url: {api.url}/health
+""")
+    not_a_dir = tmp_path / "taken"
+    not_a_dir.write_text("a file where the reports directory should be")
+    result = probe(["run", "-c", str(config), "--reports", str(not_a_dir / "reports")])
+    # The check passed, but CI must not read yesterday's junit.xml as today's.
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot write" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_all_passing_run_exits_0_and_skipped_checks_do_not_count(tmp_path: Path,
                                                                 api: HttpTarget) -> None:
     config = write(tmp_path, f"""

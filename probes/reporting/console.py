@@ -92,6 +92,9 @@ class ConsoleReporter:
             lines += [self._notification_line(n.target, n.sent, n.error)
                       for n in run.notifications]
             lines.append(self._closing_line(run))
+            if not run.reports_written:
+                lines.append(self._paint("reports NOT all written (see the warnings above): "
+                                         f"exit code {run.exit_code}", _RED + _BOLD))
             lines += [f"report: {path}" for path in report_paths]
             self._write("".join(f"{line}\n" for line in lines))
 
