@@ -201,6 +201,7 @@ def run(config_path: str, tags: tuple[str, ...], skip_tags: tuple[str, ...],
     from probes.pipeline import RunOptions, execute, plan
 
     config = load(config_path)
+    _refuse_empty_selection(config, tags, skip_tags, names)
     options = RunOptions(
         tags=tags, skip_tags=skip_tags, names=names, reports_dir=reports_dir, junit=junit,
         html=html, json=json_file, notify=not no_notify, concurrency=concurrency,
@@ -215,6 +216,26 @@ def run(config_path: str, tags: tuple[str, ...], skip_tags: tuple[str, ...],
     with _signals_interrupt_run():
         result = execute(config, options)
     sys.exit(result.exit_code)
+
+
+def _refuse_empty_selection(config: Config, tags: tuple[str, ...], skip_tags: tuple[str, ...],
+                            names: tuple[str, ...]) -> None:
+    """Exit 2 when `--tag`/`--skip-tag`/`--name` select no check: a green run of nothing
+    would hide a typo in a scheduler's command line for ever."""
+    from probes.selection import matches_nothing
+
+    if matches_nothing(config.checks, tags, skip_tags, names):
+        click.echo(f"{config.path}: no check matches the selection "
+                   f"({_selection_text(tags, skip_tags, names)}); `probe list` shows the "
+                   "names and tags", err=True)
+        sys.exit(EXIT_INVALID)
+
+
+def _selection_text(tags: tuple[str, ...], skip_tags: tuple[str, ...],
+                    names: tuple[str, ...]) -> str:
+    options = [*(f"--tag {t}" for t in tags), *(f"--skip-tag {t}" for t in skip_tags),
+               *(f"--name {n!r}" for n in names)]
+    return " ".join(options)
 
 
 @contextmanager

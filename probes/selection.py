@@ -32,10 +32,27 @@ def select(
     return planned
 
 
+def matches_nothing(checks: Sequence[CheckBase], tags: Sequence[str] = (),
+                    skip_tags: Sequence[str] = (), names: Sequence[str] = ()) -> bool:
+    """A selection was given and no check answers it (a typo in a CI job's `--tag`?).
+
+    A check that is selected but `enabled: false` counts as an answer: it is reported
+    as skipped, as asked.
+    """
+    if not (tags or skip_tags or names):
+        return False
+    return all(_unselected_reason(check, tags, skip_tags, names) for check in checks)
+
+
 def _skip_reason(check: CheckBase, tags: Sequence[str], skip_tags: Sequence[str],
                  names: Sequence[str]) -> str | None:
     if not check.enabled:
         return "disabled (enabled: false)"
+    return _unselected_reason(check, tags, skip_tags, names)
+
+
+def _unselected_reason(check: CheckBase, tags: Sequence[str], skip_tags: Sequence[str],
+                       names: Sequence[str]) -> str | None:
     if names and not any(fnmatch.fnmatchcase(check.name, pattern) for pattern in names):
         return f"not selected: name matches none of {', '.join(names)}"
     if tags and not set(tags) & set(check.tags):

@@ -195,6 +195,21 @@ def test_command_line_mistakes_exit_2(tmp_path: Path, args: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_selection_that_matches_no_check_exits_2(tmp_path: Path) -> None:
+    write(tmp_path, """
+checks:
+  - {name: nightly load, kind: tcp, host: 127.0.0.1, port: 9, tags: [db]}
+  - {name: parked, kind: tcp, host: 127.0.0.1, port: 9, tags: [old], enabled: false}
+""")
+    typo = probe(["run", "--tag", "dbb", "--reports", str(tmp_path / "r")], cwd=tmp_path)
+    assert typo.returncode == 2
+    assert "no check matches the selection (--tag dbb)" in typo.stderr
+    assert not (tmp_path / "r").exists()  # nothing was run
+    # Selecting a disabled check is an answer: it is reported as skipped, exit 0.
+    parked = probe(["run", "--tag", "old", "--reports", str(tmp_path / "r")], cwd=tmp_path)
+    assert parked.returncode == 0, parked.stdout + parked.stderr
+
+
 def test_deadline_bounds_the_run(tmp_path: Path) -> None:
     with silent_port() as hanging:
         config = write(tmp_path, f"""
