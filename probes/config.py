@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from probes.kinds import KIND_MODULES, CheckBase, Duration, all_kind_models, kind_model
 from probes.notify.target import NotifyTarget
@@ -76,6 +76,28 @@ class SuiteSettings(BaseModel):
     state_retention: Duration = Field(Seconds(90 * 86400.0), description="History kept")
     notify: list[Any] = Field(default_factory=list, description="Where to send the summary")
     checks: list[Any] = Field(description="The checks")
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        """A URL SQLAlchemy has a dialect for; whether its server answers is the run's
+        business (a warning then, as the history is not what the checks are about)."""
+        if not value:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        example = "sqlite:///reports/state.db or postgresql://probes@db.internal:5432/probes"
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not an SQLAlchemy URL; write e.g. {example}") from None
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"SQLAlchemy knows no database called {url.drivername!r}; "
+                             f"write e.g. {example}") from None
+        return value
 
 
 @dataclass(frozen=True)
@@ -197,7 +219,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     problems = list(interpolate.problems)
     settings = _validate_settings(raw, lines, problems)
     checks = _validate_checks(raw, settings, lines, problems)
-    targets = _validate_notify(settings, lines, problems)
+    targets = _validate_notify(raw, settings, lines, problems)
     if problems:
         raise ConfigError(source, _masked(problems, interpolate.substitutions))
     assert settings is not None
@@ -245,10 +267,13 @@ def _validate_settings(raw: dict[str, Any], lines: LineMap,
         return None
 
 
-def _validate_notify(settings: SuiteSettings | None, lines: LineMap,
+def _validate_notify(raw: dict[str, Any], settings: SuiteSettings | None, lines: LineMap,
                      problems: list[Problem]) -> list[NotifyTarget]:
+    # Read from the raw config when another top-level key is wrong: every problem is
+    # reported at once, not the notify ones only after the others are fixed.
+    items = settings.notify if settings else raw.get("notify")
     targets = []
-    for index, item in enumerate(settings.notify if settings else []):
+    for index, item in enumerate(items if isinstance(items, list) else []):
         if isinstance(item, dict) and item.get("url") == "":
             continue  # `url: ${SLACK_WEBHOOK_URL:-}` unset: the target is switched off
         try:
