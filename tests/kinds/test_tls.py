@@ -44,13 +44,14 @@ def run_one(yaml_text: str) -> CheckResult:
 def tls_check(port: int, ca_file: Path | None, extra: str = "",
               host: str = "localhost") -> CheckResult:
     trust = f"ca_file: {ca_file}" if ca_file else ""
+    timeout = "" if "timeout:" in extra else "timeout: 2s"  # a key may be written once
     return run_one(f"""
 checks:
   - name: certificate
     kind: tls
     host: {host}
     port: {port}
-    timeout: 2s
+    {timeout}
     {trust}
     {extra}
 """)
