@@ -14,9 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import regex
+
 from probes.model import AssertionResult
 from probes.units import DURATION_UNITS, SIZE_UNITS, Bytes, Seconds
 
+MATCH_TIMEOUT_S = 1.0  # how long one `matches` may search one value
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "not contains", "contains", "matches", "in")
 OPERATOR_HINT = "use one of: ==, !=, <, <=, >, >=, contains, not contains, matches, in"
 ACTUAL_TEXT_LIMIT = 500  # characters of an actual value kept in reports
@@ -44,7 +47,7 @@ class Condition:
     operator: str
     value: Any
     value_text: str
-    pattern: re.Pattern[str] | None = None
+    pattern: regex.Pattern[str] | None = None
 
     @property
     def root(self) -> str:
@@ -54,7 +57,10 @@ class Condition:
         actual = resolve(observations, self.path)
         present = actual is not _MISSING
         value = actual if present else None
-        passed, note = _judge(self, value, present)
+        try:
+            passed, note = _judge(self, value, present)
+        except Exception as exc:  # an odd value must not cost the other conditions
+            passed, note = False, f"cannot be judged: {type(exc).__name__}: {exc}"
         return AssertionResult(self.text, _json_safe(value), passed, note)
 
 
@@ -97,8 +103,8 @@ def parse(text: str) -> Condition:
         if not isinstance(value, str):
             raise ConditionSyntaxError("`matches` takes a quoted regular expression")
         try:
-            pattern = re.compile(value)
-        except re.error as exc:
+            pattern = regex.compile(value)
+        except (regex.error, OverflowError, ValueError) as exc:
             raise ConditionSyntaxError(f"invalid regular expression {value!r}: {exc}") from None
     return Condition(source, subject, path, operator, value, source[value_start:pos].strip(),
                      pattern)
@@ -273,7 +279,17 @@ def _judge(cond: Condition, actual: Any, present: bool) -> tuple[bool, str]:
         return (found if op == "contains" else not found), note
     if op == "matches":
         assert cond.pattern is not None
-        return present and cond.pattern.search(_as_text(actual)) is not None, note
+        if not present:
+            return False, note
+        try:
+            # `concurrent`: the GIL is let go while matching, so a slow pattern holds up
+            # neither the other checks nor the runner's watchdog and signal handling.
+            found = cond.pattern.search(_as_text(actual), timeout=MATCH_TIMEOUT_S,
+                                        concurrent=True)
+        except TimeoutError:
+            return False, (f"the pattern took longer than {MATCH_TIMEOUT_S:g}s on this value; "
+                           "simplify it (nested repeats such as (a|aa)+ backtrack without end)")
+        return found is not None, note
     if op == "in":
         return present and any(_equal(actual, item) for item in expected), note
     raise AssertionError(f"unknown operator {op}")  # parse() admits no other
@@ -290,8 +306,8 @@ _ORDER = {
 def _contains(actual: Any, expected: Any) -> bool:
     if isinstance(actual, str):
         return _as_text(expected) in actual
-    if isinstance(actual, Mapping):
-        return expected in actual
+    if isinstance(actual, Mapping):  # a key of an object: a list or object is none
+        return isinstance(expected, str | int | float | bool) and expected in actual
     if isinstance(actual, list | tuple | set | frozenset):
         return any(_equal(item, expected) for item in actual)
     return False

@@ -122,3 +122,27 @@ def test_long_actual_text_is_cut_in_results() -> None:
 def test_no_eval_is_possible() -> None:
     with pytest.raises(ConditionSyntaxError):
         parse("__import__('os').system('true') == 0")
+
+
+def test_a_pattern_that_backtracks_without_end_fails_within_its_time() -> None:
+    import time
+
+    from probes.conditions import MATCH_TIMEOUT_S
+
+    condition = parse('body matches "^(a|aa)+$"')
+    started = time.monotonic()
+    result = condition.evaluate({"body": "a" * 60 + "!"})
+    assert not result.passed
+    assert "took longer than 1s" in result.note
+    assert time.monotonic() - started < MATCH_TIMEOUT_S + 1
+
+
+def test_an_odd_value_fails_its_condition_and_leaves_the_others_alone() -> None:
+    odd = parse("json contains [1]")  # a list is no key of an object
+    assert not odd.evaluate({"json": {"a": 1}}).passed
+    assert parse("json contains \"a\"").evaluate({"json": {"a": 1}}).passed
+
+
+def test_a_repeat_count_too_big_is_a_syntax_error() -> None:
+    with pytest.raises(ConditionSyntaxError, match="invalid regular expression"):
+        parse('body matches "a{99999999999}"')
