@@ -344,7 +344,7 @@ def _validate_check(item: Any, path: Path_, defaults: dict[str, Any], lines: Lin
                                     "required key `name` is missing; give every check a "
                                     "unique name"))
         return None
-    if kind not in KIND_MODULES:
+    if not isinstance(kind, str) or kind not in KIND_MODULES:
         problems.append(Problem(lines.line_of((*path, "kind")), f"{where}.kind",
                                 f"unknown kind {kind!r}{_suggest(str(kind), KIND_MODULES)}; "
                                 f"known kinds: {kinds}"))

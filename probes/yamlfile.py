@@ -58,7 +58,49 @@ def load_with_lines(text: str, on_string: ScalarHook | None = None) -> tuple[Any
     if node is None:
         return None, lines
     constructor = yaml.SafeLoader("")
-    return _build(node, (), lines, constructor, on_string), lines
+    budget = _Budget(MAX_VALUES)
+    try:
+        return _build(node, (), lines, constructor, on_string, budget), lines
+    except yaml.MarkedYAMLError as exc:  # a tag or merge key PyYAML cannot build
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlSyntaxError(mark.line + 1 if mark else None,
+                              f"YAML: {exc.problem or exc}{_tag_hint(exc)}") from None
+    except RecursionError:
+        raise YamlSyntaxError(None, "the file nests too deep, or an alias (*name) refers to "
+                              "the value that holds it") from None
+
+
+MAX_VALUES = 1_000_000  # far beyond any real config; stops "billion laughs" aliases
+
+
+class _Budget:
+    def __init__(self, values: int) -> None:
+        self.left = values
+
+    def spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise YamlSyntaxError(node.start_mark.line + 1, f"the file expands to more than "
+                                  f"{MAX_VALUES:,} values: aliases (*name) repeat too much")
+
+
+def _tag_hint(exc: yaml.MarkedYAMLError) -> str:
+    text = str(exc.problem or "")
+    if "constructor for the tag" in text:
+        return "; checks.yaml has no tags such as !Ref or !env: write ${VAR} for a variable"
+    return ""
+
+
+def _scalar(constructor: yaml.SafeLoader, node: yaml.Node) -> Any:
+    try:
+        return constructor.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+        # e.g. `!!int abc`, `!!bool maybe`: an explicit tag on a value that is not one.
+        raise YamlSyntaxError(node.start_mark.line + 1,
+                              f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}; "
+                              "drop the !! tag or fix the value") from None
 
 
 def _refuse_duplicate_keys(node: yaml.MappingNode) -> None:
@@ -82,30 +124,32 @@ def _build(
     lines: LineMap,
     constructor: yaml.SafeLoader,
     on_string: ScalarHook | None,
+    budget: _Budget,
 ) -> Any:
+    budget.spend(node)
     lines.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         _refuse_duplicate_keys(node)
         constructor.flatten_mapping(node)  # resolves `<<:` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
+            key = _scalar(constructor, key_node)
             if isinstance(key, list | dict):
                 raise YamlSyntaxError(key_node.start_mark.line + 1, "a key must be plain text")
             # A key is a name as written: YAML 1.1 would turn `on:` (of notify) into True.
             name = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
             child = (*path, name)
             lines.lines[child] = key_node.start_mark.line + 1
-            result[name] = _build(value_node, child, lines, constructor, on_string)
+            result[name] = _build(value_node, child, lines, constructor, on_string, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             child = (*path, index)
             lines.lines[child] = item.start_mark.line + 1
-            items.append(_build(item, child, lines, constructor, on_string))
+            items.append(_build(item, child, lines, constructor, on_string, budget))
         return items
-    value = constructor.construct_object(node, deep=True)
+    value = _scalar(constructor, node)
     if isinstance(value, str) and on_string is not None:
         return on_string(path, value, node.start_mark.line + 1)
     return value
