@@ -175,9 +175,12 @@ def _parse_deadline(_ctx: click.Context, _param: click.Parameter, value: str | N
     from probes.units import coerce_duration
 
     try:
-        return float(coerce_duration(value))
+        seconds = float(coerce_duration(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than 0, e.g. 10m")
+    return seconds
 
 
 @main.command()

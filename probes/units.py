@@ -7,6 +7,7 @@ print themselves the way a person would write them, so a report reads
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -71,12 +72,24 @@ def coerce_duration(value: Any) -> Seconds:
     if isinstance(value, str) and _BARE_NUMBER_RE.match(value.strip()):
         value = float(value)
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"{value!r} is negative; {DURATION_HINT}")
-        return Seconds(float(value))
+        return _bounded(Seconds(float(value)), value)
     if isinstance(value, str):
-        return parse_duration(value)
+        return _bounded(parse_duration(value), value)
     raise ValueError(f"{value!r} is not a duration; {DURATION_HINT}")
+
+
+MAX_DURATION_S = 3650 * 86400.0  # ten years: more is a typo, and overflows clocks
+
+
+def _bounded(seconds: Seconds, written: Any) -> Seconds:
+    if math.isnan(seconds):
+        raise ValueError(f"{written!r} is not a duration; {DURATION_HINT}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{written!r} is longer than any duration probes takes (ten years); "
+                         f"{DURATION_HINT}")
+    if seconds < 0:
+        raise ValueError(f"{written!r} is negative; {DURATION_HINT}")
+    return seconds
 
 
 def coerce_size(value: Any) -> Bytes:

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -41,6 +42,8 @@ KIND_MODULES: dict[str, str] = {
     "sql": "probes.kinds.sql",
     "odbc": "probes.kinds.odbc",
 }
+
+MAX_ATTEMPT_S = 86400.0  # the longest timeout or retry_delay of a check
 
 # Typed float for pydantic; the value is a `Seconds`, which prints with its unit.
 Duration = Annotated[
@@ -113,6 +116,16 @@ class CheckBase(BaseModel):
     retry_delay: Duration = Field(Seconds(1.0), description="Pause between attempts")
     expect: list[ConditionField] | None = None
     enabled: bool = True
+
+    @field_validator("timeout", "retry_delay")
+    @classmethod
+    def _within_a_day(cls, value: float, info: ValidationInfo) -> float:
+        if info.field_name == "timeout" and value <= 0:
+            raise ValueError("must be more than 0, e.g. 10s")
+        if value > MAX_ATTEMPT_S:
+            raise ValueError("must be at most a day (24h); a longer wait is a job for the "
+                             "scheduler, not for one check")
+        return value
 
     @field_validator("expect")
     @classmethod
