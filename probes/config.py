@@ -217,6 +217,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         raise ConfigError(source, [Problem(1, "", "the top level must be a mapping with "
                                            "`checks:` (and optionally suite, defaults, …)")])
     problems = list(interpolate.problems)
+    problems += _secrets_in_names(interpolate.substitutions, lines)
     settings = _validate_settings(raw, lines, problems)
     checks = _validate_checks(raw, settings, lines, problems)
     targets = _validate_notify(raw, settings, lines, problems)
@@ -235,6 +236,28 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         checks=tuple(checks),
         masker=masker,
     )
+
+
+_SHOWN_AS_IS = ("name", "group", "tags")  # identify checks everywhere, history included
+
+
+def _secrets_in_names(substitutions: list[_Substitution], lines: LineMap) -> list[Problem]:
+    """A secret may not name anything: names, groups and tags are shown unmasked, and
+    the history is kept by name."""
+    problems = []
+    for sub in substitutions:
+        if not (sub.from_file or is_secret_name(sub.var)):
+            continue
+        path = sub.path
+        naming = (path == ("suite",)
+                  or (len(path) >= 3 and path[0] == "checks" and path[2] in _SHOWN_AS_IS)
+                  or (len(path) >= 2 and path[0] == "defaults" and path[1] in _SHOWN_AS_IS))
+        if naming:
+            problems.append(Problem(lines.line_of(path), _dotted(path),
+                                    f"${{{sub.var}}} holds a secret, and this is shown as it is "
+                                    "in every report; keep secrets out of the suite, names, "
+                                    "groups and tags"))
+    return problems
 
 
 def _masked(problems: list[Problem], substitutions: list[_Substitution]) -> list[Problem]:

@@ -103,6 +103,22 @@ checks:
     assert "hunter2-pw" not in rendered and "tok-abcdef" not in rendered
 
 
+def test_a_secret_may_not_name_a_suite_check_group_or_tag() -> None:
+    with pytest.raises(ConfigError) as info:
+        load("""
+suite: "${API_TOKEN}"
+checks:
+  - {name: "chk ${API_TOKEN}", group: "g", tags: ["${API_TOKEN}"], kind: scripted}
+  - {name: "api ${ENV_NAME}", kind: scripted}
+""", API_TOKEN="tok-in-a-name", ENV_NAME="prod")
+    rendered = info.value.render()
+    assert "checks.yaml:2: suite: ${API_TOKEN} holds a secret" in rendered
+    assert "checks.yaml:4: checks[0].name: ${API_TOKEN} holds a secret" in rendered
+    assert "checks.yaml:4: checks[0].tags[0]: ${API_TOKEN} holds a secret" in rendered
+    assert "checks[1]" not in rendered  # ENV_NAME is no secret
+    assert "tok-in-a-name" not in rendered
+
+
 def test_defaults_merge_and_the_checks_own_keys_win() -> None:
     config = load("""
 defaults:
