@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from probes.config import Config
+    from probes.model import RunResult
 
 EXIT_OK, EXIT_FAILING, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
@@ -331,17 +334,9 @@ def merge(config_path: str, results: tuple[str, ...], reports_dir: str | None,
     from probes.merge import merge_runs
     from probes.pipeline import RunOptions, finish
     from probes.reporting.console import ConsoleReporter
-    from probes.reporting.json import load_json
 
     config = load(config_path)
-    runs = []
-    for path in results:
-        try:
-            runs.append(load_json(Path(path)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            click.echo(f"{path}: not a probes results file ({type(exc).__name__}: {exc})",
-                       err=True)
-            sys.exit(EXIT_INVALID)
+    runs = [_results_file(Path(path)) for path in results]
     options = RunOptions(reports_dir=reports_dir, junit=junit, html=html, json=json_file,
                          notify=not no_notify, prometheus=prometheus)
     console = ConsoleReporter(sys.stdout, is_tty=sys.stdout.isatty(), color=None)
@@ -375,16 +370,10 @@ def report(results: str, html: str | None, junit: str | None) -> None:
 
     from probes.reporting import HTML_FILE, JUNIT_FILE
     from probes.reporting.html import write_html
-    from probes.reporting.json import load_json
     from probes.reporting.junit import write_junit
 
     source = Path(results)
-    try:
-        run_result = load_json(source)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        click.echo(f"{results}: not a probes results file ({type(exc).__name__}: {exc})",
-                   err=True)
-        sys.exit(EXIT_INVALID)
+    run_result = _results_file(source)
     code = EXIT_OK
     for path, writer in ((Path(html) if html else source.parent / HTML_FILE, write_html),
                          (Path(junit) if junit else source.parent / JUNIT_FILE, write_junit)):
@@ -396,6 +385,18 @@ def report(results: str, html: str | None, junit: str | None) -> None:
         else:
             click.echo(f"wrote {path}")
     sys.exit(code)
+
+
+def _results_file(path: Path) -> RunResult:
+    """A saved results.json, or exit 2 saying why it is not one."""
+    from probes.reporting.json import load_json
+
+    try:
+        return load_json(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        click.echo(f"{path}: not a probes results file ({reason})", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 @main.command(name="notify-test")

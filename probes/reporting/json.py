@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,12 @@ def load_json(path: Path) -> RunResult:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text: {exc}") from exc
-    return run_from_dict(data)
+    except RecursionError:
+        raise ValueError("nested too deep to be a results file") from None
+    try:
+        return run_from_dict(data)
+    except (KeyError, TypeError, OverflowError, RecursionError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
 def run_to_dict(run: RunResult) -> dict[str, Any]:
@@ -160,10 +166,17 @@ def run_from_dict(data: Any) -> RunResult:
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r} is newer than this probe understands "
                          f"({SCHEMA_VERSION}); upgrade probes")
+    started_at, duration_s = str(data["started_at"]), float(data["duration_s"])
+    try:
+        datetime.fromisoformat(started_at)
+    except ValueError:
+        raise ValueError(f"started_at {started_at!r} is not an ISO 8601 time") from None
+    if not math.isfinite(duration_s) or duration_s < 0:
+        raise ValueError(f"duration_s {duration_s!r} is not a number of seconds")
     return RunResult(
         suite=str(data["suite"]),
-        started_at=str(data["started_at"]),
-        duration_s=float(data["duration_s"]),
+        started_at=started_at,
+        duration_s=duration_s,
         checks=tuple(check_from_dict(item) for item in _list(data, "checks")),
         notifications=tuple(
             NotificationOutcome(target=str(n["target"]), sent=bool(n["sent"]),

@@ -277,11 +277,22 @@ def test_probe_report_writes_where_it_is_told(tmp_path: Path) -> None:
     assert not (tmp_path / "report.html").exists()
 
 
-def test_probe_report_rejects_a_file_that_is_not_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [
+    json.dumps({"hello": "world"}),
+    '{"suite": "x", "started_at": "not a date", "duration_s": 1, "checks": []}',
+    '{"suite": "x", "started_at": "2026-01-01T00:00:00+00:00", "duration_s": NaN, "checks": []}',
+    '{"suite": "x", "checks": ' + "[" * 100_000 + "]" * 100_000 + "}",
+])
+@pytest.mark.parametrize("command", ["report", "merge"])
+def test_report_and_merge_reject_a_file_that_is_not_results(tmp_path: Path, content: str,
+                                                             command: str) -> None:
     bogus = tmp_path / "results.json"
-    bogus.write_text(json.dumps({"hello": "world"}))
-    outcome = CliRunner().invoke(main, ["report", str(bogus)])
-    assert outcome.exit_code == 2
+    bogus.write_text(content)
+    config = tmp_path / "checks.yaml"
+    config.write_text("checks: [{name: a, kind: file, path: /x}]\n")
+    args = [command, str(bogus)] + (["-c", str(config)] if command == "merge" else [])
+    outcome = CliRunner().invoke(main, args)
+    assert outcome.exit_code == 2, outcome.output
     assert "not a probes results file" in outcome.output
     assert not (tmp_path / "report.html").exists()
 
