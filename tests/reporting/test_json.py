@@ -132,7 +132,8 @@ def test_round_trip_of_an_empty_run(tmp_path: Path) -> None:
     ("[]", "expected an object"),
     ('{"suite": "s", "checks": [], "started_at": "x", "duration_s": 1, "schema_version": 9}',
      "newer than this probe understands"),
-    ('{"suite": "s", "checks": {}, "started_at": "2026-01-01T00:00:00+00:00", "duration_s": 1}', "'checks' must be a list"),
+    ('{"suite": "s", "checks": {}, "started_at": "2026-01-01T00:00:00+00:00", '
+     '"duration_s": 1}', "'checks' must be a list"),
     ('{"suite": "s", "checks": [{"name": "a", "kind": "http", "group": "g", "status": "odd"}],'
      ' "started_at": "2026-01-01T00:00:00+00:00", "duration_s": 1}', "'odd' is not a valid Status"),
     ("not json", "Expecting value"),
