@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -31,6 +33,9 @@ Family = Literal["postgresql", "mariadb", "mysql", "sqlite", "mssql", "other"]
 Phase = Literal["connect", "query"]
 
 _FETCH_BATCH = 500
+# (connection, cursor) of each query in flight, for cancel_running_queries().
+_RUNNING: set[tuple[Any, Any]] = set()
+_RUNNING_LOCK = threading.Lock()
 # FreeTDS left at `tds version = auto` ignores the login timeout against a server that
 # does not answer; every supported SQL Server speaks 7.4, so it is the default we add.
 FREETDS_TDS_VERSION = "7.4"
@@ -48,6 +53,10 @@ _ISO_TIMESTAMP_RE = re.compile(
 
 class DatabaseCheck(CheckBase):
     """Keys of every database kind; `sql` and `odbc` add how to connect."""
+
+    @classmethod
+    def stop_abandoned(cls) -> None:
+        cancel_running_queries()
 
     observations: ClassVar[frozenset[str]] = frozenset(
         {"rows", "value", "row", "age", "latency"}
@@ -118,6 +127,9 @@ def run_query(connection: Any, family: Family, check: DatabaseCheck, budget: Bud
     rolled back at the end — or committed when the check says `read_only: false`.
     """
     cursor = connection.cursor()
+    entry = (connection, cursor)
+    with _RUNNING_LOCK:
+        _RUNNING.add(entry)
     try:
         for statement in _setup_statements(family, check.read_only, budget):
             cursor.execute(statement)
@@ -132,8 +144,27 @@ def run_query(connection: Any, family: Family, check: DatabaseCheck, budget: Bud
         else:
             connection.commit()
     finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(entry)
         cursor.close()
     return observations(columns, first, count, budget.elapsed(), zone_of(check.timezone))
+
+
+def cancel_running_queries() -> None:
+    """Ask the server to cancel every query still running (attempts the runner left
+    behind at the deadline or on a signal), where the driver can: psycopg's
+    `connection.cancel()`, pyodbc's `cursor.cancel()`. Elsewhere the statement timeout
+    the check set on the server ends it."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for connection, cursor in running:
+        raw = getattr(connection, "dbapi_connection", connection)  # SQLAlchemy's wrapper
+        for holder in (raw, cursor):
+            cancel = getattr(holder, "cancel", None)
+            if callable(cancel):
+                with contextlib.suppress(Exception):
+                    cancel()
+                break
 
 
 def _setup_statements(family: Family, read_only: bool, budget: Budget) -> list[str]:

@@ -34,6 +34,7 @@ from tests.helpers.databases import (
     mariadb_connection,
     mariadb_url,
     pg_connection,
+    pg_odbc,
     pg_url,
     run_yaml,
     scalar,
@@ -373,6 +374,23 @@ def test_sql_server_through_freetds_fails_to_connect_within_the_timeout() -> Non
 
 
 # --- secrets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["odbc", "sql"])
+def test_a_query_cut_off_by_the_deadline_is_cancelled_on_the_server(tmp_path: Path,
+                                                                   how: str) -> None:
+    marker = f"probes_{uuid.uuid4().hex}"
+    query = f"select pg_sleep(60) as {marker}"
+    check = (sql_check(pg_url(), "slow", query=query, timeout="60s") if how == "sql" else
+             {"name": "slow", "kind": "odbc", "connection": pg_odbc(), "query": query,
+              "timeout": "60s"})
+    config = tmp_path / "checks.yaml"
+    config.write_text(yaml.safe_dump({"checks": [check]}), encoding="utf-8")
+    done = probe(["run", "-c", str(config), "--reports", str(tmp_path / "r"),
+                  "--deadline", "3s", "--no-notify"], env=ENV)
+    assert done.returncode == 1, done.stdout + done.stderr
+    # Not left running until its own 60 s statement timeout.
+    assert left_behind("postgresql", marker) == 0
 
 
 def test_the_password_appears_in_no_report_console_line_or_log(tmp_path: Path) -> None:
