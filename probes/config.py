@@ -173,7 +173,7 @@ class _Interpolator:
         """
         file_name = self.environ[f"{var}_FILE"]
         try:
-            content = Path(file_name).read_text(encoding="utf-8")
+            content = _read_regular_file(Path(file_name), MAX_SECRET_FILE_BYTES)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.problems.append(Problem(
@@ -182,6 +182,22 @@ class _Interpolator:
                 f"secret there or set {var} itself"))
             return None
         return content.removesuffix("\n").removesuffix("\r")
+
+
+MAX_CONFIG_BYTES = 50 * 1024 * 1024
+MAX_SECRET_FILE_BYTES = 1024 * 1024
+
+
+def _read_regular_file(file: Path, limit: int) -> str:
+    """A file's text; a pipe or a device (which could block or never end) and a file
+    larger than `limit` are refused with an OSError saying so."""
+    if file.exists() and not file.is_file():
+        raise OSError(0, "not a regular file (a directory, a pipe or a device?)")
+    with file.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(0, f"larger than {limit // (1024 * 1024)} MB")
+    return data.decode("utf-8")
 
 
 def _dotted(path: Path_) -> str:
@@ -195,12 +211,13 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     """Load and validate a config file; raise ConfigError listing every problem."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = _read_regular_file(file, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(file, [Problem(None, "", "file not found; create it (see the README) "
                                          "or pass -c/--config FILE")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, [Problem(None, "", f"cannot read the file: {exc}")]) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(file, [Problem(None, "", f"cannot read the file: {reason}")]) from None
     return parse_config(text, str(file), os.environ if environ is None else environ)
 
 
@@ -218,6 +235,10 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
                                            "`checks:` (and optionally suite, defaults, …)")])
     problems = list(interpolate.problems)
     problems += _secrets_in_names(interpolate.substitutions, lines)
+    problems += [Problem(lines.line_of(path), _dotted(path),
+                         "contains a NUL character (\\0), which no program, header or file "
+                         "name can carry; remove it")
+                 for path, value in _walk(raw) if isinstance(value, str) and "\0" in value]
     settings = _validate_settings(raw, lines, problems)
     checks = _validate_checks(raw, settings, lines, problems)
     targets = _validate_notify(raw, settings, lines, problems)
@@ -328,7 +349,10 @@ def _validate_checks(raw: dict[str, Any], settings: SuiteSettings | None, lines:
     else:
         known_anywhere = common
     for key in defaults:
-        if key not in known_anywhere:
+        if key in ("name", "kind"):
+            problems.append(Problem(lines.line_of(("defaults", key)), f"defaults.{key}",
+                                    f"`{key}` cannot have a default: every check names its own"))
+        elif key not in known_anywhere:
             problems.append(Problem(lines.line_of(("defaults", key)), f"defaults.{key}",
                                     f"unknown key `{key}`{_suggest(key, known_anywhere)}"))
     checks: list[CheckBase] = []

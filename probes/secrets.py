@@ -26,6 +26,9 @@ MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary text everywhere
 
 
 def is_secret_name(name: str) -> bool:
+    # `key_file`, `SSH_KEY_PATH`: where a secret is, not the secret; shown as written.
+    if name.lower().endswith(("_file", "_path", "_dir")):
+        return False
     return bool(SECRET_NAME_RE.search(name))
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,12 @@ def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_pipe_or_device_as_config_is_refused_without_reading_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "checks.yaml"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    for config in (fifo, Path("/dev/zero")):  # ... or never end
+        result = probe(["validate", "-c", str(config)], timeout=30)
+        assert result.returncode == 2
+        assert "not a regular file" in result.stderr

@@ -56,6 +56,8 @@ def resolve_host(host: str, port: int, timeout: float) -> None:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise classify(exc, host) from None
+    except UnicodeError:  # a label over 63 characters, an empty label: not a DNS name
+        raise ProbeError(Category.CONFIG, f"{host!r} is not a valid host name") from None
 
 
 def open_connection(host: str, port: int, timeout: float) -> tuple[socket.socket, float]:

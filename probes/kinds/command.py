@@ -66,6 +66,15 @@ class Check(CheckBase):
     )
     cwd: str | None = Field(None, description="Working directory (default: the current one)")
 
+    @field_validator("env")
+    @classmethod
+    def _variable_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not name or "=" in name:
+                raise ValueError(f"{name!r} cannot be the name of an environment variable "
+                                 "(empty, or holding `=`)")
+        return env
+
     @field_validator("argv", mode="before")
     @classmethod
     def _a_list(cls, value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -187,7 +188,7 @@ class Check(CheckBase):
             "truncated": truncated,
         }
         if raw and not truncated:
-            with contextlib.suppress(ValueError):  # not JSON: `json` is absent
+            with contextlib.suppress(ValueError, RecursionError):  # not JSON: no `json`
                 facts["json"] = json.loads(raw)
         return facts
 
@@ -290,6 +291,10 @@ class Check(CheckBase):
                 return ProbeError(error.category, error.message, evidence)
         if found((http_errors.SSLError, ssl.SSLError)):
             return ProbeError(Category.TLS, f"TLS with {where} failed", evidence)
+        malformed = found(http.client.HTTPException)
+        if malformed is not None:
+            return ProbeError(Category.CONNECT, f"the answer from {where} is not valid HTTP: "
+                              f"{type(malformed).__name__}: {str(malformed)[:200]}", evidence)
         return ProbeError(Category.CONNECT, f"the request to {where} failed: "
                           f"{type(exc).__name__}", evidence)
 
