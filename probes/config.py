@@ -514,4 +514,34 @@ def json_schema() -> dict[str, Any]:
     settings["$defs"] = defs
     settings["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     settings["title"] = "probes checks.yaml"
-    return settings
+    admitted: dict[str, Any] = _admit_variables(settings)
+    return admitted
+
+
+# A value that is a variable stands for what the variable holds: `port: ${PORT}`.
+_VARIABLE_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$",
+    "description": "an environment variable: ${NAME} or ${NAME:-default}",
+}
+_NOT_TEXT = ("integer", "number", "boolean")
+
+
+def _admit_variables(node: Any) -> Any:
+    """Let every number, duration and boolean of the schema be written as `${VAR}` too,
+    as the config accepts it: editors must not flag what `probe validate` passes."""
+    if isinstance(node, list):
+        return [_admit_variables(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _admit_variables(value) for key, value in node.items()}
+    alternatives = node.get("anyOf")
+    if isinstance(alternatives, list):
+        if any(isinstance(a, dict) and a.get("type") in _NOT_TEXT for a in alternatives):
+            node["anyOf"] = [*alternatives, _VARIABLE_SCHEMA]
+        return node
+    if node.get("type") in _NOT_TEXT:
+        kept = {k: v for k, v in node.items() if k in ("title", "description", "default")}
+        typed = {k: v for k, v in node.items() if k not in kept}
+        return {**kept, "anyOf": [typed, _VARIABLE_SCHEMA]}
+    return node

@@ -173,3 +173,20 @@ def test_schema_is_derived_from_the_registry() -> None:
     for kind in KIND_MODULES:
         assert f'"const": "{kind}"' in text or f'"{kind}"' in text
     assert schema["additionalProperties"] is False
+
+
+def test_the_schema_takes_what_validate_takes_and_refuses_what_it_refuses() -> None:
+    import jsonschema
+    import yaml
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    accepted = yaml.safe_load("""
+concurrency: ${CONCURRENCY:-16}
+checks:
+  - {name: db port, kind: tcp, host: db, port: "${PORT}", timeout: "${T:-10s}",
+     enabled: "${ENABLED}", retries: 2}
+  - {name: api, kind: http, url: "https://api/health", timeout: 5s}
+""")
+    assert list(validator.iter_errors(accepted)) == []
+    refused = yaml.safe_load("checks: [{name: a, kind: tcp, host: db, port: eighty}]")
+    assert list(validator.iter_errors(refused))
