@@ -434,10 +434,12 @@ def _problems_from(exc: ValidationError, base: Path_, lines: LineMap, what: str,
         kind = error["type"]
         field_name = str(loc[-1]) if loc else ""
         if kind == "extra_forbidden":
-            allowed = sorted(_field_names(model) if len(loc) == 1 else ())
+            owner = _nested_model(model, loc[:-1])
+            allowed = sorted(_field_names(owner)) if owner else []
             hint = _suggest(field_name, allowed)
             listing = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            message = f"unknown key `{field_name}` for {what}{hint}{listing}"
+            section = what if len(loc) == 1 else f"`{_dotted(loc[:-1])}`"
+            message = f"unknown key `{field_name}` for {section}{hint}{listing}"
         elif kind == "missing":
             message = f"required key `{field_name}` is missing"
         elif "input" in error and kind not in ("value_error", "assertion_error"):
@@ -447,6 +449,17 @@ def _problems_from(exc: ValidationError, base: Path_, lines: LineMap, what: str,
         full = (*origin, *loc)
         out.append(Problem(lines.line_of(full), _dotted(full), message))
     return out
+
+
+def _nested_model(model: type[BaseModel], path: Path_) -> type[BaseModel] | None:
+    """The model that validates the mapping at `path` inside `model` (e.g. `report`)."""
+    for step in path:
+        field = model.model_fields.get(str(step)) if isinstance(step, str) else None
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
 
 
 def _build_masker(raw: dict[str, Any], checks: list[CheckBase],
