@@ -120,6 +120,11 @@ class _Substitution:
     value: str
     from_file: bool = False  # came from VAR_FILE: a mounted secret, masked wherever it is
 
+    @property
+    def secret(self) -> bool:
+        """Secret whatever key it lands in: a secret-looking name, or a mounted file."""
+        return self.from_file or is_secret_name(self.var)
+
 
 class _Interpolator:
     """Replaces ${VAR} in every string, remembering what came from where."""
@@ -145,12 +150,11 @@ class _Interpolator:
             value = self.environ.get(var)
             if value == "" and default is not None:
                 value = None  # as in the shell and compose: `:-` covers set-but-empty too
-            if value is None and f"{var}_FILE" in self.environ:
+            from_file = value is None and f"{var}_FILE" in self.environ
+            if from_file:
                 value = self._from_file(var, path, line)
                 if value is None:  # unreadable: a problem of its own, already recorded
                     return ""
-                self.substitutions.append(_Substitution(path, var, value, from_file=True))
-                return value
             if value is None:
                 if default is not None:
                     return default
@@ -160,7 +164,7 @@ class _Interpolator:
                     f"the path of a file holding it), or write ${{{var}:-default}} to give "
                     "a default"))
                 return ""
-            self.substitutions.append(_Substitution(path, var, value))
+            self.substitutions.append(_Substitution(path, var, value, from_file))
             return value
 
         return _VAR_RE.sub(substitute, text)
@@ -175,10 +179,9 @@ class _Interpolator:
         try:
             content = _read_regular_file(Path(file_name), MAX_SECRET_FILE_BYTES)
         except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.problems.append(Problem(
                 line, _dotted(path),
-                f"{var}_FILE names {file_name}, which cannot be read ({reason}); mount the "
+                f"{var}_FILE names {file_name}, which cannot be read ({_why(exc)}); mount the "
                 f"secret there or set {var} itself"))
             return None
         return content.removesuffix("\n").removesuffix("\r")
@@ -186,6 +189,11 @@ class _Interpolator:
 
 MAX_CONFIG_BYTES = 50 * 1024 * 1024
 MAX_SECRET_FILE_BYTES = 1024 * 1024
+
+
+def _why(exc: OSError | UnicodeDecodeError) -> str:
+    """`No such file or directory`, not `[Errno 2] No such file or directory: 'x'`."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _read_regular_file(file: Path, limit: int) -> str:
@@ -216,8 +224,8 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError(file, [Problem(None, "", "file not found; create it (see the README) "
                                          "or pass -c/--config FILE")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(file, [Problem(None, "", f"cannot read the file: {reason}")]) from None
+        raise ConfigError(file, [Problem(None, "", f"cannot read the file: {_why(exc)}")]
+                          ) from None
     return parse_config(text, str(file), os.environ if environ is None else environ)
 
 
@@ -267,7 +275,7 @@ def _secrets_in_names(substitutions: list[_Substitution], lines: LineMap) -> lis
     the history is kept by name."""
     problems = []
     for sub in substitutions:
-        if not (sub.from_file or is_secret_name(sub.var)):
+        if not sub.secret:
             continue
         path = sub.path
         naming = (path == ("suite",)
@@ -289,7 +297,7 @@ def _masked(problems: list[Problem], substitutions: list[_Substitution]) -> list
     """
     masker = Masker()
     for sub in substitutions:
-        if sub.from_file or is_secret_name(sub.var) or sub.path[:1] in (("notify",), ("state",)):
+        if sub.secret or sub.path[:1] in (("notify",), ("state",)):
             masker.add(sub.value)
     return [replace(p, message=masker.text(p.message)) for p in problems]
 
@@ -468,8 +476,7 @@ def _build_masker(raw: dict[str, Any], checks: list[CheckBase],
     by_name = {index: check for index, check in enumerate(checks)}
     raw_checks = raw.get("checks") or []
     for sub in substitutions:
-        if (sub.from_file or is_secret_name(sub.var)
-                or _is_secret_place(sub.path, raw_checks, by_name)):
+        if sub.secret or _is_secret_place(sub.path, raw_checks, by_name):
             masker.add(sub.value)
     # Literal values of password-like keys are secrets too, wherever they come from.
     for path, value in _walk(raw):

@@ -103,13 +103,10 @@ def finish(config: Config, options: RunOptions, run: RunResult,
         run = state.record_and_enrich(run, config.state, base, config.state_retention)
     run = config.masker.run(run)
     warnings = write_reports(run, paths)
-    if warnings:
-        run = replace(run, reports_written=False)
     if options.prometheus:
-        prometheus_warnings = _write_prometheus(run, Path(options.prometheus))
-        if prometheus_warnings:
-            run = replace(run, reports_written=False)
-        warnings += prometheus_warnings
+        warnings += _write_prometheus(run, Path(options.prometheus))
+    if warnings:  # so far, every warning is a file that could not be written
+        run = replace(run, reports_written=False)
     if config.report.pushgateway and whole_run:
         warnings += _push_metrics(run, config.report.pushgateway)
     run = replace(run, warnings=run.warnings + tuple(config.masker.text(w) for w in warnings))

@@ -94,8 +94,6 @@ def _tag_hint(exc: yaml.MarkedYAMLError) -> str:
 def _scalar(constructor: yaml.SafeLoader, node: yaml.Node) -> Any:
     try:
         return constructor.construct_object(node, deep=True)
-    except yaml.YAMLError:
-        raise
     except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
         # e.g. `!!int abc`, `!!bool maybe`: an explicit tag on a value that is not one.
         raise YamlSyntaxError(node.start_mark.line + 1,

@@ -153,7 +153,6 @@ class Check(CheckBase):
             )
         return {"exit_code": exit_code, "stdout": stdout, "stderr": stderr, "latency": latency}
 
-
     @classmethod
     def stop_abandoned(cls) -> None:
         with _RUNNING_LOCK:
