@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import regex
-
 from probes.model import AssertionResult
 from probes.units import DURATION_UNITS, SIZE_UNITS, Bytes, Seconds
 
@@ -47,7 +45,9 @@ class Condition:
     operator: str
     value: Any
     value_text: str
-    pattern: regex.Pattern[str] | None = None
+    # A compiled `regex.Pattern` for `matches`. Typed Any because pydantic resolves this
+    # dataclass's annotations, and the regex module is loaded only when a config uses it.
+    pattern: Any = None
 
     @property
     def root(self) -> str:
@@ -102,6 +102,8 @@ def parse(text: str) -> Condition:
     if operator == "matches":
         if not isinstance(value, str):
             raise ConditionSyntaxError("`matches` takes a quoted regular expression")
+        import regex  # only configs with `matches` pay for loading it (20 ms)
+
         try:
             pattern = regex.compile(value)
         except (regex.error, OverflowError, ValueError) as exc:

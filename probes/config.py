@@ -312,6 +312,10 @@ def _validate_settings(raw: dict[str, Any], lines: LineMap,
         problems.append(Problem(lines.line_of(("checks",)), "checks",
                                 "must be a list of checks (each item starts with `- name:`)"))
         raw = {**raw, "checks": []}
+    elif not raw["checks"]:
+        # A run of nothing passes every morning and proves nothing (pytest exits 5).
+        problems.append(Problem(lines.line_of(("checks",)), "checks",
+                                "the list is empty; add at least one check"))
     try:
         return SuiteSettings.model_validate(raw)
     except ValidationError as exc:
@@ -526,6 +530,7 @@ def json_schema() -> dict[str, Any]:
     check_union = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
     settings = SuiteSettings.model_json_schema(by_alias=True)
     checks_schema = TypeAdapter(list[check_union]).json_schema(by_alias=True)
+    checks_schema["minItems"] = 1
     notify_schema = TypeAdapter(list[NotifyTarget]).json_schema(by_alias=True)
     defs = {**settings.pop("$defs", {}), **checks_schema.pop("$defs", {}),
             **notify_schema.pop("$defs", {})}

@@ -35,24 +35,32 @@ def is_secret_name(name: str) -> bool:
 class Masker:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._longest_first: tuple[str, ...] = ()
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str) -> None:
-        if secret and len(secret) >= MIN_SECRET_LENGTH:
+        if secret and len(secret) >= MIN_SECRET_LENGTH and secret not in self._secrets:
             self._secrets.add(secret)
+            # Longest first, so a secret that contains another is masked whole.
+            self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
 
     @property
     def secrets(self) -> frozenset[str]:
         return frozenset(self._secrets)
 
     def text(self, value: str) -> str:
-        # Longest first, so a secret that contains another is masked whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        # Called a dozen times per check result: the cheap tests skip what cannot match.
+        if not value:
+            return value
+        for secret in self._longest_first:
             if secret in value:
                 value = value.replace(secret, MASK)
-        value = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MASK}@", value)
-        return _KV_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MASK}", value)
+        if "@" in value:
+            value = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MASK}@", value)
+        if "=" in value:
+            value = _KV_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MASK}", value)
+        return value
 
     def value(self, value: Any) -> Any:
         """Mask strings anywhere inside JSON-like data."""

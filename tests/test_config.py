@@ -190,3 +190,4 @@ checks:
     assert list(validator.iter_errors(accepted)) == []
     refused = yaml.safe_load("checks: [{name: a, kind: tcp, host: db, port: eighty}]")
     assert list(validator.iter_errors(refused))
+    assert list(validator.iter_errors({"checks": []})), "an empty list is refused by both"

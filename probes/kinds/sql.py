@@ -10,6 +10,7 @@ rolled back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import threading
@@ -44,7 +45,7 @@ _MAX_ENGINES = 64
 
 # Engines are kept per URL only so that SQLAlchemy learns a server's dialect details once;
 # with NullPool they hold no connection. Per-check timeouts reach connect() through this.
-_ENGINES: dict[str, Engine] = {}
+_ENGINES: dict[tuple[URL, str], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 _CONNECT_ARGS: ContextVar[dict[str, Any]] = ContextVar("probes_sql_connect_args")
 
@@ -98,12 +99,11 @@ class Check(DatabaseCheck):
 
     def _parsed_url(self) -> URL:
         try:
-            from sqlalchemy.engine import make_url
             from sqlalchemy.exc import ArgumentError
         except ImportError as exc:
             raise driver_import_error(exc, "sql checks") from None
         try:
-            url = make_url(self.url)
+            url = _parse_url(self.url)
         except ArgumentError as exc:
             raise ProbeError(Category.CONFIG, f"the url is not a SQLAlchemy URL; {_URL_HINT}",
                              evidence=str(exc)) from None
@@ -115,6 +115,15 @@ class Check(DatabaseCheck):
         if uses_freetds and not any(key.lower() == "tds_version" for key in url.query):
             return url.update_query_dict({"TDS_Version": FREETDS_TDS_VERSION})
         return url
+
+
+@functools.lru_cache(maxsize=_MAX_ENGINES)
+def _parse_url(text: str) -> URL:
+    """Parsed once per distinct URL: a suite's checks mostly share a few databases, and
+    a URL is immutable."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(text)
 
 
 def _read_only_sqlite(url: URL) -> URL:
@@ -131,8 +140,8 @@ def _engine(url: URL, connect_args: dict[str, Any]) -> Engine:
     from sqlalchemy.exc import NoSuchModuleError
     from sqlalchemy.pool import NullPool
 
-    key = json.dumps([url.render_as_string(hide_password=False), connect_args],
-                     sort_keys=True, default=repr)
+    # URL is an immutable, hashable tuple; connect_args a plain mapping from the config.
+    key = (url, json.dumps(connect_args, sort_keys=True, default=repr) if connect_args else "")
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is not None:
