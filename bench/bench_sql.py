@@ -50,6 +50,9 @@ BASELINE = textwrap.dedent("""
 """)
 
 
+LIBRARIES = "import psycopg2, pydantic, sqlalchemy.dialects.postgresql.psycopg2"
+
+
 def query_for(query_ms: float) -> str:
     sleep = f"pg_sleep({query_ms / 1000:g}), " if query_ms else ""
     return f"select {sleep}max(loaded_at) from fresh_loads"
@@ -118,6 +121,9 @@ def main() -> None:
             base.append(best_of(1, baseline, work, env))
             probe.append(best_of(1, probe_run, work, env))
         python_wall, _ = best_of(3, [sys.executable, "-c", "import psycopg2"], work, env)
+        # What the libraries the sql kind and the config are built on cost to load, before
+        # probe does anything of its own: a floor under any `probe run` of sql checks.
+        libraries_wall, _ = best_of(3, [sys.executable, "-c", LIBRARIES], work, env)
         help_wall, _ = best_of(3, [PROBE, "--help"], work, env)
     (base_wall, base_cpu), (probe_wall, probe_cpu) = min(base), min(probe)
 
@@ -130,6 +136,10 @@ def main() -> None:
           f"cpu {probe_cpu / base_cpu:.2f}x")
     print(f"start-up: python -c 'import psycopg2' {python_wall:.3f}s, "
           f"probe --help {help_wall:.3f}s")
+    floor = base_wall + libraries_wall - python_wall
+    print(f"loading SQLAlchemy, its postgresql dialect and pydantic adds "
+          f"{libraries_wall - python_wall:.3f}s to the baseline: a floor of "
+          f"{floor / base_wall:.2f}x for probe")
 
 
 if __name__ == "__main__":
