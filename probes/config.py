@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from probes.kinds import KIND_MODULES, CheckBase, Duration, all_kind_models, kind_model
 from probes.notify.target import NotifyTarget
-from probes.secrets import Masker, is_secret_name
+from probes.secrets import AT_IN_PASSWORD_HINT, Masker, is_secret_name
 from probes.units import Seconds
 from probes.yamlfile import LineMap, Path_, YamlSyntaxError, load_with_lines
 
@@ -92,6 +92,8 @@ class SuiteSettings(BaseModel):
             url = make_url(value)
         except (ArgumentError, ValueError):
             raise ValueError(f"not an SQLAlchemy URL; write e.g. {example}") from None
+        if "@" in (url.host or ""):
+            raise ValueError(AT_IN_PASSWORD_HINT)
         try:
             url.get_dialect()
         except NoSuchModuleError:

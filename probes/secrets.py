@@ -22,7 +22,12 @@ _URL_PASSWORD_RE = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?
 # key=value pairs of ODBC connection strings and DSNs that carry a password.
 _KV_PASSWORD_RE = re.compile(r"(?P<head>\b(?:PWD|PASSWORD|Password|pwd|password)\s*=\s*)"
                              r"(?P<pw>\{[^}]*\}|[^;\s]+)")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary text everywhere
+# URL parsers end a password at its first `@`; the rest is read as the host, and shows up
+# in error messages as such. Said where a URL's host contains `@`, without the host.
+AT_IN_PASSWORD_HINT = ("the host name contains `@`: a password containing `@` must be "
+                       "written %40 in the URL")
 
 
 def is_secret_name(name: str) -> bool:
@@ -40,10 +45,21 @@ class Masker:
             self.add(secret)
 
     def add(self, secret: str) -> None:
-        if secret and len(secret) >= MIN_SECRET_LENGTH and secret not in self._secrets:
-            self._secrets.add(secret)
-            # Longest first, so a secret that contains another is masked whole.
-            self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
+        """Mask `secret`. A value with `@` (a password, most likely) is masked in pieces
+        too: a URL parser ends a password at its first `@` and shows the rest as (part
+        of) the host name in its error messages. Not a URL or an e-mail address, whose
+        pieces are host names that would then be masked everywhere."""
+        if not secret or len(secret) < MIN_SECRET_LENGTH or secret in self._secrets:
+            return
+        self._secrets.add(secret)
+        if "@" in secret and "://" not in secret and not _EMAIL_RE.match(secret):
+            pieces = secret.split("@")
+            for cut in range(1, len(pieces)):
+                for piece in ("@".join(pieces[:cut]), "@".join(pieces[cut:])):
+                    if len(piece) >= MIN_SECRET_LENGTH:
+                        self._secrets.add(piece)
+        # Longest first, so a secret that contains another is masked whole.
+        self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
 
     @property
     def secrets(self) -> frozenset[str]:

@@ -28,3 +28,16 @@ def test_short_values_are_not_secrets() -> None:
     masker = Masker(["ab", ""])
     assert masker.secrets == frozenset()
     assert masker.text("ab cd") == "ab cd"
+
+
+def test_the_pieces_of_a_password_with_an_at_sign_are_masked_too() -> None:
+    # What a URL parser makes of user:hunter@2secret@db: password "hunter", host "2secret@db".
+    masker = Masker(["hunter@2secret"])
+    assert masker.text("cannot resolve 2secret@db") == f"cannot resolve {MASK}@db"
+    assert masker.text("user:hunter@2secret@db") == f"user:{MASK}@db"
+    assert masker.text("a@b") == "a@b"  # pieces shorter than 3 characters are left alone
+
+
+def test_urls_and_e_mail_addresses_are_not_cut_into_pieces() -> None:
+    masker = Masker(["oncall@example.com", "mailtos://u:pw42@smtp.example.com?to=a@example.com"])
+    assert masker.text("https://example.com/health") == "https://example.com/health"

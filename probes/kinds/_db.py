@@ -33,6 +33,7 @@ Family = Literal["postgresql", "mariadb", "mysql", "sqlite", "mssql", "other"]
 Phase = Literal["connect", "query"]
 
 _FETCH_BATCH = 500
+KILL_CONNECT_TIMEOUT_S = 3  # a run that is ending does not wait long on a cancel
 # (connection, cursor) of each query in flight, for cancel_running_queries().
 _RUNNING: set[tuple[Any, Any]] = set()
 _RUNNING_LOCK = threading.Lock()
@@ -153,8 +154,8 @@ def run_query(connection: Any, family: Family, check: DatabaseCheck, budget: Bud
 def cancel_running_queries() -> None:
     """Ask the server to cancel every query still running (attempts the runner left
     behind at the deadline or on a signal), where the driver can: psycopg's
-    `connection.cancel()`, pyodbc's `cursor.cancel()`. Elsewhere the statement timeout
-    the check set on the server ends it."""
+    `connection.cancel()`, pyodbc's `cursor.cancel()`, `KILL QUERY` for PyMySQL.
+    Elsewhere the statement timeout the check set on the server ends it."""
     with _RUNNING_LOCK:
         running = list(_RUNNING)
     for connection, cursor in running:
@@ -165,6 +166,31 @@ def cancel_running_queries() -> None:
                 with contextlib.suppress(Exception):
                     cancel()
                 break
+        else:
+            with contextlib.suppress(Exception):
+                _kill_pymysql_query(raw)
+
+
+def _kill_pymysql_query(raw: Any) -> None:
+    """MySQL's protocol has no cancel request: a second connection of the same user asks
+    the server to `KILL QUERY` the first one's statement, as the mysql client does on
+    Ctrl-C. Without it the statement would run on after the process has gone, until its
+    own time limit, as the server notices a vanished client only when it answers."""
+    if not type(raw).__module__.startswith("pymysql."):
+        return
+    import pymysql
+
+    # TLS as the first connection had it: required (its context), or PyMySQL's "preferred"
+    # (`ssl` true, `_ssl_required` false since PyMySQL 1.1), which a new connection also uses.
+    tls_required = getattr(raw, "_ssl_required", raw.ssl)
+    killer = pymysql.connect(host=raw.host, port=raw.port, user=raw.user, password=raw.password,
+                             unix_socket=raw.unix_socket, ssl=raw.ctx if tls_required else None,
+                             connect_timeout=KILL_CONNECT_TIMEOUT_S)
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute(f"KILL QUERY {int(raw.thread_id())}")
+    finally:
+        killer.close()
 
 
 def _setup_statements(family: Family, read_only: bool, budget: Budget) -> list[str]:

@@ -33,6 +33,7 @@ from probes.kinds._db import (
 )
 from probes.kinds._net import resolve_host
 from probes.model import Category, ProbeError
+from probes.secrets import AT_IN_PASSWORD_HINT
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Dialect, Engine
@@ -109,6 +110,9 @@ class Check(DatabaseCheck):
                              evidence=str(exc)) from None
         except ValueError as exc:  # e.g. a port that is not a number
             raise ProbeError(Category.CONFIG, f"the url cannot be read: {exc}") from None
+        if "@" in (url.host or ""):
+            raise ProbeError(Category.CONFIG, f"{AT_IN_PASSWORD_HINT}, or given in "
+                             "connect_args: {password: ${DB_PASSWORD}}")
         if self.read_only and url.get_backend_name() == "sqlite":
             return _read_only_sqlite(url)
         uses_freetds = "freetds" in str(url.query.get("driver", "")).lower()

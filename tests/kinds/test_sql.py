@@ -376,7 +376,7 @@ def test_sql_server_through_freetds_fails_to_connect_within_the_timeout() -> Non
 # --- secrets ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["odbc", "sql"])
+@pytest.mark.parametrize("how", ["odbc", "sql", "sql-mariadb"])
 def test_a_query_cut_off_by_the_deadline_is_cancelled_on_the_server(tmp_path: Path,
                                                                    how: str) -> None:
     marker = f"probes_{uuid.uuid4().hex}"
@@ -384,13 +384,17 @@ def test_a_query_cut_off_by_the_deadline_is_cancelled_on_the_server(tmp_path: Pa
     check = (sql_check(pg_url(), "slow", query=query, timeout="60s") if how == "sql" else
              {"name": "slow", "kind": "odbc", "connection": pg_odbc(), "query": query,
               "timeout": "60s"})
+    if how == "sql-mariadb":  # PyMySQL has no cancel: probes sends KILL QUERY
+        # Busy on the server: unlike sleep(), it does not notice that its client has gone.
+        busy = f"select benchmark(10000000000, md5('x')) as {marker}"
+        check = sql_check(mariadb_url(), "slow", query=busy, timeout="60s")
     config = tmp_path / "checks.yaml"
     config.write_text(yaml.safe_dump({"checks": [check]}), encoding="utf-8")
     done = probe(["run", "-c", str(config), "--reports", str(tmp_path / "r"),
                   "--deadline", "3s", "--no-notify"], env=ENV)
     assert done.returncode == 1, done.stdout + done.stderr
     # Not left running until its own 60 s statement timeout.
-    assert left_behind("postgresql", marker) == 0
+    assert left_behind("mariadb" if how == "sql-mariadb" else "postgresql", marker) == 0
 
 
 def test_the_password_appears_in_no_report_console_line_or_log(tmp_path: Path) -> None:
@@ -415,3 +419,31 @@ def test_the_password_appears_in_no_report_console_line_or_log(tmp_path: Path) -
         assert PASSWORD.encode() not in path.read_bytes(), path
     assert PASSWORD not in done.stdout
     assert PASSWORD not in done.stderr
+
+
+def test_a_password_with_an_at_sign_is_a_config_error_that_shows_no_piece_of_it(
+        tmp_path: Path) -> None:
+    # SQLAlchemy ends the password at its first `@` and reads the rest as the host name,
+    # which DNS errors used to show: "cannot resolve 2secret@127.0.0.1".
+    secret = "hunter@2secret"
+    config = tmp_path / "checks.yaml"
+    config.write_text(yaml.safe_dump({"checks": [sql_check(pg_url("${AT_PASSWORD}"))]}),
+                      encoding="utf-8")
+    reports = tmp_path / "reports"
+    done = probe(["run", "-c", str(config), "--reports", str(reports), "--no-notify"],
+                 env={"AT_PASSWORD": secret})
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads((reports / "results.json").read_text(encoding="utf-8"))["checks"][0]
+    assert (result["status"], result["category"]) == ("error", "config")
+    assert "%40" in result["message"]
+    for piece in ("hunter", "2secret"):
+        assert piece not in done.stdout + done.stderr
+        for path in reports.rglob("*"):
+            if path.is_file():
+                assert piece.encode() not in path.read_bytes(), path
+
+
+def test_the_password_given_in_connect_args_needs_no_encoding() -> None:
+    result = run_one(pg_url().replace(":${DB_PASSWORD}@", "@"),
+                     connect_args={"password": "${DB_PASSWORD}"})
+    assert result.status is Status.PASSED, result.message
