@@ -60,6 +60,7 @@ class ConsoleReporter:
         self.color = color_wanted(is_tty, color)
         self._lock = threading.Lock()
         self._failing = 0
+        self._done_shown = 0  # the progress line never counts backwards
         self._progress_width = 0  # length of the progress line now on screen
 
     def start(self, total: int) -> None:
@@ -77,7 +78,9 @@ class ConsoleReporter:
                 if result.failing:
                     self._clear_progress()
                     self._write(self._failing_line(result) + "\n")
-                self._draw_progress(done, total)
+                # Numbers are taken before the lock: a thread may arrive with an older one.
+                self._done_shown = max(self._done_shown, done)
+                self._draw_progress(self._done_shown, total)
             elif result.failing:
                 self._write(f"[{done}/{total}] {self._failing_line(result)}\n")
 
