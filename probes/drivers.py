@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 # (URL scheme, Python module, what to install). Synchronous drivers only: checks do not
-# run an event loop. The first of each database is SQLAlchemy's default for `<db>://`.
+# run an event loop.
 SQLALCHEMY_DRIVERS: tuple[tuple[str, str, str], ...] = (
     ("postgresql+psycopg2", "psycopg2", "pip install psycopg2-binary"),
     ("postgresql+psycopg", "psycopg", "pip install 'psycopg[binary]'"),
@@ -73,6 +73,26 @@ def sqlalchemy_lines() -> list[str]:
             f"  {scheme}://" + ("  (third-party dialect)" if problem is None else f"  ({problem})"))
     lines = ["SQLAlchemy URLs whose Python driver imports (for `sql` checks):", *usable]
     lines += ["Not usable here:", *missing] if missing else []
+    return [*lines, *bare_scheme_lines()]
+
+
+def bare_scheme_lines() -> list[str]:
+    """Which driver a URL without `+driver` gets: SQLAlchemy's default, or the driver
+    probes ships where that default is not installed."""
+    from sqlalchemy.engine import make_url
+
+    from probes.kinds.sql import SHIPPED_DRIVERS
+
+    modules = {scheme: module for scheme, module, _ in SQLALCHEMY_DRIVERS}
+    lines = ["A URL without +driver uses:"]
+    for backend in ("postgresql", "mysql", "mariadb", "mssql", "sqlite"):
+        default = f"{backend}+{make_url(f'{backend}://').get_dialect().driver}"
+        module = modules.get(default) or modules.get(default.replace("mariadb+", "mysql+"))
+        if module is None or _import_problem(module) is None or backend not in SHIPPED_DRIVERS:
+            lines.append(f"  {backend}://  as {default}://")
+        else:
+            lines.append(f"  {backend}://  as {SHIPPED_DRIVERS[backend]}:// "
+                         f"({default}:// is not installed)")
     return lines
 
 

@@ -43,6 +43,10 @@ _URL_HINT = ("write a SQLAlchemy URL: dialect+driver://user:password@host:port/d
              "postgresql+psycopg2://reader:${DB_PASSWORD}@db:5432/warehouse or "
              "sqlite:////data/app.db")
 _MAX_ENGINES = 64
+# A bare scheme means SQLAlchemy's default driver, which for MySQL is mysqlclient (built
+# from C against libmysqlclient). Where it is not installed, the driver probes ships for
+# the same servers is used: a `mysql://` URL copied from another tool's config works.
+SHIPPED_DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
 
 # Engines are kept per URL only so that SQLAlchemy learns a server's dialect details once;
 # with NullPool they hold no connection. Per-check timeouts reach connect() through this.
@@ -77,7 +81,7 @@ class Check(DatabaseCheck):
         engine = _engine(url, self.connect_args)  # first: an unknown dialect is not a DNS error
         if url.host:
             resolve_host(url.host, url.port or 0, budget.remaining())
-        token = _CONNECT_ARGS.set(_driver_timeouts(url, budget))
+        token = _CONNECT_ARGS.set(_driver_timeouts(engine.url, budget))
         phase: Phase = "connect"
         try:
             # The driver's own connection: SQLAlchemy's Connection would add nothing here.
@@ -150,17 +154,24 @@ def _engine(url: URL, connect_args: dict[str, Any]) -> Engine:
         engine = _ENGINES.get(key)
         if engine is not None:
             return engine
+        # No reset on return: each check ends its own transaction, then the connection
+        # is closed.
+        options: dict[str, Any] = {"poolclass": NullPool, "pool_reset_on_return": None,
+                                   "connect_args": connect_args}
         try:
-            # No reset on return: each check ends its own transaction, then the
-            # connection is closed.
-            engine = create_engine(url, poolclass=NullPool, pool_reset_on_return=None,
-                                   connect_args=connect_args)
+            engine = create_engine(url, **options)
         except NoSuchModuleError as exc:
             raise ProbeError(Category.DRIVER, f"SQLAlchemy has no dialect for "
                              f"{url.drivername}://; `probe drivers` lists the installed ones",
                              evidence=str(exc)) from None
         except ImportError as exc:
-            raise driver_import_error(exc, f"{url.drivername}://") from None
+            shipped = SHIPPED_DRIVERS.get(url.drivername)
+            if shipped is None:
+                raise driver_import_error(exc, f"{url.drivername}://") from None
+            try:
+                engine = create_engine(url.set(drivername=shipped), **options)
+            except ImportError:
+                raise driver_import_error(exc, f"{url.drivername}://") from None
         event.listen(engine, "do_connect", _add_timeouts)
         if len(_ENGINES) >= _MAX_ENGINES:
             _ENGINES.pop(next(iter(_ENGINES))).dispose()

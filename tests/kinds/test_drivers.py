@@ -34,6 +34,15 @@ def test_lists_every_registered_odbc_driver_and_the_usable_urls() -> None:
         assert scheme in usable
 
 
+def test_says_which_driver_a_url_without_one_gets() -> None:
+    done = probe(["drivers"])
+    bare = done.stdout.split("A URL without +driver uses:", 1)[1]
+    assert "postgresql://  as postgresql+psycopg://" in bare  # SQLAlchemy 2.1's default
+    if importlib.util.find_spec("MySQLdb") is None:  # mysqlclient: not a dependency
+        assert "mysql://  as mysql+pymysql:// (mysql+mysqldb:// is not installed)" in bare
+        assert "mariadb://  as mariadb+pymysql://" in bare
+
+
 def test_says_what_to_install_for_a_missing_python_driver() -> None:
     done = probe(["drivers"])
     missing = done.stdout.split("Not usable here:", 1)[1]

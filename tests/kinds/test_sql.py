@@ -123,6 +123,14 @@ def test_select_one_passes_and_leaves_no_connection_behind(server: str) -> None:
     assert left_behind(server, marker) == 0
 
 
+@pytest.mark.parametrize("scheme", ["mysql", "mariadb"])
+def test_a_mysql_url_without_driver_uses_the_installed_one(scheme: str) -> None:
+    # SQLAlchemy's default for mysql:// is mysqlclient, which probes does not install.
+    url = mariadb_url().replace("mysql+pymysql://", f"{scheme}://", 1)
+    result = run_one(url, expect=["value == 1"])
+    assert result.status is Status.PASSED, result.message
+
+
 def test_the_default_query_is_select_one(sqlite_file: Path) -> None:
     result = run_one(f"sqlite:///{sqlite_file}")
     assert result.status is Status.PASSED, result.message
