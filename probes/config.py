@@ -23,8 +23,52 @@ from probes.units import Seconds
 from probes.yamlfile import LineMap, Path_, YamlSyntaxError, load_with_lines
 
 DEFAULT_CONFIG = "checks.yaml"
-_VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_BAD_VAR_RE = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
+_VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class _Variable:
+    """`${name}`, or `${name:-default}` whose default may hold variables of its own."""
+
+    name: str
+    default: tuple[str | _Variable, ...] | None
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _parse_variables(text: str, start: int = 0, nested: bool = False
+                     ) -> tuple[tuple[str | _Variable, ...], int]:
+    """`text` as literal pieces and variables, read up to its end or, inside a default,
+    up to the `}` that closes it (the index returned is that of the `}`)."""
+    parts: list[str | _Variable] = []
+    literal: list[str] = []
+    i = start
+    while i < len(text):
+        if text.startswith("$${", i):  # an escaped, literal `${`
+            literal.append("${")
+            i += 3
+        elif nested and text[i] == "}":
+            break
+        elif text.startswith("${", i):
+            name = _VAR_NAME_RE.match(text, i + 2)
+            if name is None:
+                raise _Malformed
+            i = name.end()
+            default: tuple[str | _Variable, ...] | None = None
+            if text.startswith(":-", i):
+                default, i = _parse_variables(text, i + 2, nested=True)
+            if not text.startswith("}", i):
+                raise _Malformed
+            parts += ["".join(literal), _Variable(name.group(0), default)]
+            literal = []
+            i += 1
+        else:
+            literal.append(text[i])
+            i += 1
+    parts.append("".join(literal))
+    return tuple(part for part in parts if part != ""), i
 
 
 @dataclass(frozen=True)
@@ -139,37 +183,42 @@ class _Interpolator:
     def __call__(self, path: Path_, text: str, line: int) -> str:
         if "$" not in text:
             return text
-        if _BAD_VAR_RE.search(text.replace("$${", "")):
+        try:
+            parts, _ = _parse_variables(text)
+        except _Malformed:
             self.problems.append(Problem(line, _dotted(path),
                                          "malformed ${…}: write ${NAME}, ${NAME:-default}, "
                                          "or $${ for a literal ${"))
             return text
+        return self._expand(parts, path, line)
 
-        def substitute(match: re.Match[str]) -> str:
-            if match.group(0) == "$${":
-                return "${"
-            var, default = match.group(1), match.group(2)
-            value = self.environ.get(var)
-            if value == "" and default is not None:
-                value = None  # as in the shell and compose: `:-` covers set-but-empty too
-            from_file = value is None and f"{var}_FILE" in self.environ
-            if from_file:
-                value = self._from_file(var, path, line)
-                if value is None:  # unreadable: a problem of its own, already recorded
-                    return ""
-            if value is None:
-                if default is not None:
-                    return default
-                self.problems.append(Problem(
-                    line, _dotted(path),
-                    f"environment variable {var} is not set; export it (or {var}_FILE, "
-                    f"the path of a file holding it), or write ${{{var}:-default}} to give "
-                    "a default"))
+    def _expand(self, parts: tuple[str | _Variable, ...], path: Path_, line: int) -> str:
+        # A default is expanded only when it is used, as in the shell: a variable in
+        # an unused default need not be set, and is not recorded.
+        return "".join(part if isinstance(part, str) else self._value(part, path, line)
+                       for part in parts)
+
+    def _value(self, variable: _Variable, path: Path_, line: int) -> str:
+        var, default = variable.name, variable.default
+        value = self.environ.get(var)
+        if value == "" and default is not None:
+            value = None  # as in the shell and compose: `:-` covers set-but-empty too
+        from_file = value is None and f"{var}_FILE" in self.environ
+        if from_file:
+            value = self._from_file(var, path, line)
+            if value is None:  # unreadable: a problem of its own, already recorded
                 return ""
-            self.substitutions.append(_Substitution(path, var, value, from_file))
-            return value
-
-        return _VAR_RE.sub(substitute, text)
+        if value is None:
+            if default is not None:
+                return self._expand(default, path, line)
+            self.problems.append(Problem(
+                line, _dotted(path),
+                f"environment variable {var} is not set; export it (or {var}_FILE, "
+                f"the path of a file holding it), or write ${{{var}:-default}} to give "
+                "a default"))
+            return ""
+        self.substitutions.append(_Substitution(path, var, value, from_file))
+        return value
 
     def _from_file(self, var: str, path: Path_, line: int) -> str | None:
         """The value in the file `VAR_FILE` names (Docker and Kubernetes secrets), or None.
@@ -548,7 +597,7 @@ def json_schema() -> dict[str, Any]:
 # A value that is a variable stands for what the variable holds: `port: ${PORT}`.
 _VARIABLE_SCHEMA = {
     "type": "string",
-    "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$",
+    "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-.*)?\}$",  # a default may nest ${…}
     "description": "an environment variable: ${NAME} or ${NAME:-default}",
 }
 _NOT_TEXT = ("integer", "number", "boolean")

@@ -27,6 +27,19 @@ checks:
     assert check.text == "fallback and ${LITERAL} and prod"  # type: ignore[attr-defined]
 
 
+def test_a_default_may_hold_variables_used_only_when_it_applies() -> None:
+    # As in the shell and Docker Compose: ${A:-${B}}, ${A:-${B:-literal}}.
+    config = load('''
+checks:
+  - name: a
+    kind: scripted
+    text: "${URL:-${FALLBACK_URL}} | ${A:-x${B:-y}z} | ${SET:-${UNSET_NOT_NEEDED}} | ${A:-}}"
+    description: "${AUTH:-Bearer ${API_TOKEN}}"
+''', FALLBACK_URL="http://backup", SET="given", API_TOKEN="tok-7f3a9")
+    assert config.checks[0].text == "http://backup | xyz | given | }"  # type: ignore[attr-defined]
+    assert config.masker.text("Bearer tok-7f3a9") == "Bearer ***"  # secret inside a default
+
+
 def test_a_default_covers_a_variable_set_but_empty() -> None:
     # An empty `PORT=` line in an env file: the default applies, as in the shell.
     config = load("""
