@@ -12,6 +12,7 @@ import gc
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -206,12 +207,13 @@ def run(config_path: str, tags: tuple[str, ...], skip_tags: tuple[str, ...],
     """Run the checks, write the reports, notify, and exit 0, 1, 2 or 3."""
     from probes.pipeline import RunOptions, execute, plan
 
+    started_at = time.monotonic()  # --deadline bounds the whole run, loading included
     config = load(config_path)
     _refuse_empty_selection(config, tags, skip_tags, names)
     options = RunOptions(
         tags=tags, skip_tags=skip_tags, names=names, reports_dir=reports_dir, junit=junit,
         html=html, json=json_file, notify=not no_notify, concurrency=concurrency,
-        deadline_s=deadline, shard=shard, prometheus=prometheus,
+        deadline_s=deadline, shard=shard, prometheus=prometheus, started_at=started_at,
     )
     if dry_run:
         for planned in plan(config, options):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import itertools
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from probes.config import Config
 from probes.model import CheckResult, RunResult
@@ -36,6 +39,23 @@ class RunOptions:
     shard: tuple[int, int] | None = None  # (index, count), 1-based index
     prometheus: str | None = None
     extra_warnings: tuple[str, ...] = field(default=())
+    # When the run began (time.monotonic()): `--deadline` counts from here.
+    started_at: float = field(default_factory=time.monotonic)
+
+    def ends_at(self) -> float | None:
+        """The instant by which `--deadline` wants the whole run over, if it was given."""
+        return None if self.deadline_s is None else self.started_at + self.deadline_s
+
+
+T = TypeVar("T")
+
+
+def after_checks_reserve(deadline_s: float) -> float:
+    """How much of `--deadline` is kept for what follows the checks: history, reports,
+    notifications. They take well under a second when all is well; the reserve is
+    there for a store or a webhook that is slow to answer. A tenth of the deadline,
+    at least 2 s (or half of a shorter deadline), at most 30 s."""
+    return min(30.0, max(deadline_s / 10, min(2.0, deadline_s / 2)))
 
 
 def plan(config: Config, options: RunOptions) -> list[Planned]:
@@ -75,11 +95,14 @@ def execute(config: Config, options: RunOptions, out: TextIO | None = None) -> R
     def on_result(result: CheckResult) -> None:
         console.check_done(result, next(finished), total)
 
+    ends_at = options.ends_at()
     run = run_checks(
         config.suite,
         planned,
         concurrency=options.concurrency or config.concurrency,
         deadline_s=options.deadline_s,
+        deadline_at=(None if ends_at is None or options.deadline_s is None
+                     else ends_at - after_checks_reserve(options.deadline_s)),
         masker=config.masker,
         on_result=on_result,
     )
@@ -97,10 +120,15 @@ def finish(config: Config, options: RunOptions, run: RunResult,
     from probes.reporting.json import write_json
 
     base, paths = report_paths(config, options)
+    ends_at = options.ends_at()
     # A shard is a part of a run: history and notifications wait for `probe merge`.
     whole_run = options.shard is None
     if whole_run:
-        run = state.record_and_enrich(run, config.state, base, config.state_retention)
+        recorded = run
+        enriched = _by(ends_at, lambda: state.record_and_enrich(
+            recorded, config.state, base, config.state_retention))
+        run = enriched if enriched is not None else replace(run, warnings=(
+            *run.warnings, f"run history not recorded: {_deadline_came(options)}"))
     run = config.masker.run(run)
     warnings = write_reports(run, paths)
     if options.prometheus:
@@ -108,13 +136,20 @@ def finish(config: Config, options: RunOptions, run: RunResult,
     if warnings:  # so far, every warning is a file that could not be written
         run = replace(run, reports_written=False)
     if config.report.pushgateway and whole_run:
-        warnings += _push_metrics(run, config.report.pushgateway)
+        gateway, pushed = config.report.pushgateway, run
+        push_warnings = _by(ends_at, lambda: _push_metrics(pushed, gateway))
+        warnings += push_warnings if push_warnings is not None else [
+            f"metrics not pushed to {gateway}: {_deadline_came(options)}"]
     run = replace(run, warnings=run.warnings + tuple(config.masker.text(w) for w in warnings))
     if options.notify and config.notify and whole_run:
-        from probes.notify import deliver
+        from probes.notify import deliver, undelivered
 
-        outcomes = deliver(run, config.notify, config.report.report_url, config.masker,
-                           config.state, reports_dir=base)
+        finished = run
+        outcomes = _by(ends_at, lambda: deliver(
+            finished, config.notify, config.report.report_url, config.masker, config.state,
+            reports_dir=base, until=ends_at))
+        if outcomes is None:  # the run-history store held it up past the deadline
+            outcomes = undelivered(config.notify, config.masker, _deadline_came(options))
         run = config.masker.run(replace(run, notifications=outcomes))
         if paths.json is not None:
             try:
@@ -124,6 +159,37 @@ def finish(config: Config, options: RunOptions, run: RunResult,
                               warnings=(*run.warnings, f"cannot write {paths.json}: {exc}"))
     console.summary(run, [p for p in paths.all() if p.exists()])
     return run
+
+
+def _by(ends_at: float | None, work: Callable[[], T]) -> T | None:
+    """`work()`, or None if it has not returned by `ends_at` (no bound when None).
+
+    Work that overstays goes on in a daemon thread, which ends with the process; a
+    database left in the middle of a transaction rolls it back.
+    """
+    if ends_at is None:
+        return work()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # raised again in the calling thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True, name="probes-after-checks")
+    thread.start()
+    thread.join(max(0.0, ends_at - time.monotonic()))
+    if failure:
+        raise failure[0]
+    return outcome[0] if outcome else None
+
+
+def _deadline_came(options: RunOptions) -> str:
+    from probes.units import format_duration
+
+    return f"the run's deadline (--deadline {format_duration(options.deadline_s or 0)}) came first"
 
 
 def _push_metrics(run: RunResult, gateway: str) -> list[str]:

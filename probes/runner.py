@@ -209,13 +209,19 @@ def run_checks(
     *,
     concurrency: int = 32,
     deadline_s: float | None = None,
+    deadline_at: float | None = None,
     masker: Masker | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> RunResult:
+    """Run the planned checks. `deadline_s` is the run's deadline as the user gave it
+    (for messages); the checks are cut off at `deadline_at` (a `time.monotonic()`
+    instant, which leaves time for what follows them) or, without it, `deadline_s`
+    from now."""
     masker = masker or Masker()
     started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.monotonic()
-    deadline_at = t0 + deadline_s if deadline_s is not None else None
+    if deadline_at is None and deadline_s is not None:
+        deadline_at = t0 + deadline_s
     run = _Run(planned, deadline_at, masker, on_result)
     to_run = [i for i, p in enumerate(planned) if p.runs]
     for index, plan in enumerate(planned):

@@ -227,6 +227,36 @@ checks:
     assert elapsed < 10
 
 
+@pytest.mark.parametrize("slow_part", ["history store", "webhook"])
+def test_deadline_bounds_what_follows_the_checks_too(tmp_path: Path, slow_part: str) -> None:
+    # A store or a webhook that accepts and never answers: each would hold the run for
+    # its own timeout (10 s, 30 s) past a deadline that was meant to end it.
+    with silent_port() as silent:
+        store = f"postgresql://probes@127.0.0.1:{silent}/probes"
+        hook = f"json://127.0.0.1:{silent}/hook"
+        config = write(tmp_path, f"""
+state: {store if slow_part == "history store" else f"sqlite:///{tmp_path}/state.db"}
+notify:
+  - {{url: "{hook if slow_part == "webhook" else "json://127.0.0.1:9/x"}", timeout: 30s}}
+checks:
+  - {{name: closed, kind: tcp, host: 127.0.0.1, port: 9}}
+""")
+        start = time.monotonic()
+        result = probe(["run", "-c", str(config), "--reports", str(tmp_path / "r"),
+                        "--deadline", "3s"])
+        elapsed = time.monotonic() - start
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert elapsed < 3 + 1.5  # the deadline, and the interpreter's start before it counts
+    written = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert written["checks"][0]["category"] == "connect"  # the checks ran as usual
+    if slow_part == "history store":
+        assert any("run history not recorded: the run's deadline (--deadline 3s) came first"
+                   in warning for warning in written["warnings"]), written["warnings"]
+    else:
+        (outcome,) = written["notifications"]
+        assert not outcome["sent"] and "before the run's deadline" in outcome["error"]
+
+
 def test_retries_are_recorded(tmp_path: Path, api: HttpTarget) -> None:
     config = write(tmp_path, f"""
 checks:

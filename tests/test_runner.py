@@ -162,3 +162,13 @@ checks:
     planned = select(config.checks, names=["db*"])
     assert [p.check.name for p in planned if p.runs] == ["db one", "db two"]
     assert "not selected" in (planned[2].skip_reason or "")
+
+
+@pytest.mark.parametrize(("deadline_s", "reserve_s"), [
+    (1, 0.5), (3, 1.5), (10, 2), (60, 6), (1500, 30),
+])
+def test_the_checks_leave_part_of_the_deadline_for_what_follows(deadline_s: float,
+                                                                reserve_s: float) -> None:
+    from probes.pipeline import after_checks_reserve
+
+    assert after_checks_reserve(deadline_s) == pytest.approx(reserve_s)

@@ -61,22 +61,24 @@ def deliver(
     state_url: str | None,
     *,
     reports_dir: Path | str = "reports",
+    until: float | None = None,
 ) -> tuple[NotificationOutcome, ...]:
     """Send one message per target that wants one; never raises.
 
     Returns an outcome for each target that was due a message, in the order of
-    `targets`; a target that wanted no message this run has none.
+    `targets`; a target that wanted no message this run has none. `until` (a
+    `time.monotonic()` instant, the run's deadline) bounds the wait for answers.
     """
     try:
-        return _deliver(run, targets, report_url, masker, state_url, reports_dir)
+        return _deliver(run, targets, report_url, masker, state_url, reports_dir, until)
     except Exception as exc:  # a bug of ours: say so for every target, raise nothing
         error = masker.text(f"internal error: {type(exc).__name__}: {exc}")
         return tuple(NotificationOutcome(_shown_safely(t, masker), False, error) for t in targets)
 
 
 def _deliver(run: RunResult, targets: Sequence[NotifyTarget], report_url: str | None,
-             masker: Masker, state_url: str | None,
-             reports_dir: Path | str) -> tuple[NotificationOutcome, ...]:
+             masker: Masker, state_url: str | None, reports_dir: Path | str,
+             until: float | None) -> tuple[NotificationOutcome, ...]:
     from probes.notify.history import TargetHistory, naive_utc, target_key
     from probes.notify.message import compose
     from probes.notify.policy import Memory, decide
@@ -115,7 +117,7 @@ def _deliver(run: RunResult, targets: Sequence[NotifyTarget], report_url: str | 
             deliveries.append((key, _finished(target, masker, f"internal error: "
                                               f"{type(exc).__name__}: {exc}")))
 
-    _run_all([d for _, d in deliveries])
+    _run_all([d for _, d in deliveries], until)
     if history is not None:
         failed = {key for key, d in deliveries if d.error is not None}
         try:
@@ -173,8 +175,9 @@ def _prepare(target: NotifyTarget, masker: Masker, compose: Compose,
     return _Delivery(shown=shown, masker=own, timeout=timeout, send=send)
 
 
-def _run_all(deliveries: Sequence[_Delivery]) -> None:
-    """Send all at once; wait for each at most its timeout (plus a margin)."""
+def _run_all(deliveries: Sequence[_Delivery], until: float | None = None) -> None:
+    """Send all at once; wait for each at most its timeout (plus a margin), and not
+    past `until`."""
     started = []
     for delivery in deliveries:
         if delivery.send is None:
@@ -184,12 +187,23 @@ def _run_all(deliveries: Sequence[_Delivery]) -> None:
         thread.start()
         started.append((delivery, time.monotonic() + delivery.timeout + JOIN_MARGIN_S))
     for delivery, deadline in started:
-        if delivery.finished.wait(max(deadline - time.monotonic(), 0.0)):
+        cut_by_run = until is not None and until < deadline
+        if delivery.finished.wait(max(min(deadline, until or deadline) - time.monotonic(), 0.0)):
             delivery.error = delivery.reason
+        elif cut_by_run:
+            delivery.error = ("no answer before the run's deadline (--deadline); the message "
+                              "may still arrive")
         else:
             # The daemon thread is abandoned: it cannot hold the run past this bound.
             delivery.error = (f"no answer within {delivery.timeout:g}s (the target's "
                               "timeout); the message may still arrive")
+
+
+def undelivered(targets: Sequence[NotifyTarget], masker: Masker,
+                reason: str) -> tuple[NotificationOutcome, ...]:
+    """An outcome for every target when delivery could not even be decided in time."""
+    return tuple(NotificationOutcome(_shown_safely(t, masker), False, f"not sent: {reason}")
+                 for t in targets)
 
 
 def _attempt(delivery: _Delivery) -> None:
