@@ -101,7 +101,12 @@ def _asset() -> Any:
 
 def check_url(url: str) -> None:
     """Raise ValueError saying what is wrong with an apprise URL, without showing it."""
-    open_service(url)
+    service = open_service(url)
+    # apprise takes any number as a port; a wrong one would only fail at delivery, after
+    # the run, when nobody is watching.
+    port = getattr(service, "port", None)
+    if isinstance(port, int) and not 1 <= port <= 65535:
+        raise ValueError(f"has port {port}; a port is a number from 1 to 65535")
 
 
 def open_service(url: str, timeout: float | None = None) -> Service:
