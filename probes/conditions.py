@@ -8,6 +8,7 @@ the actual value so a report can say `status (503) == 200`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -355,9 +356,19 @@ def format_actual(value: Any) -> str:
 
 def render_with_actual(result: AssertionResult) -> str:
     """`status (503) == 200`: the actual value right after the subject."""
-    try:
-        cond = parse(result.expr)
-    except ConditionSyntaxError:
+    split = _subject_and_rest(result.expr)
+    if split is None:
         return f"{result.expr} (actual {format_actual(result.actual)})"
-    rest = result.expr.strip()[len(cond.subject):].strip()
-    return f"{cond.subject} ({format_actual(result.actual)}) {rest}"
+    subject, rest = split
+    return f"{subject} ({format_actual(result.actual)}) {rest}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _subject_and_rest(expr: str) -> tuple[str, str] | None:
+    """Parsed once per distinct text: a report describes the same few conditions of
+    thousands of checks."""
+    try:
+        cond = parse(expr)
+    except ConditionSyntaxError:
+        return None
+    return cond.subject, expr.strip()[len(cond.subject):].strip()

@@ -51,6 +51,14 @@ class Row:
     def failing(self) -> bool:
         return self.check.status in FAILING
 
+    @functools.cached_property
+    def held(self) -> str:
+        """A passed check's conditions with their actual values (`age (3h) < 26h`): how
+        close to failing it is, a certificate at 20 days say."""
+        if self.check.status is not Status.PASSED:
+            return ""
+        return " · ".join(assertion.describe() for assertion in self.check.assertions)
+
     @property
     def ambiguous_tags(self) -> bool:
         """The table shows tags as `a, b`: a tag containing `, ` needs them listed apart."""

@@ -126,7 +126,9 @@ def test_the_table_has_status_group_kind_tags_duration_and_history_strip() -> No
     doc = parse(run_result(check))
     [row] = doc.get_element_by_id("checks").findall("tbody/tr")
     cells = [text(td) for td in row.findall("td")]
-    assert cells == ["✓ passed", "api", "apis", "http", "critical, db", "1.5s", "✓✗!\u2013"]
+    # a passed check shows its conditions held, with the actual values
+    assert cells == ["✓ passed", "apistatus (200) == 200 · latency (45ms) < 500ms", "apis",
+                     "http", "critical, db", "1.5s", "✓✗!\u2013"]
     assert row.get("data-tags") is None  # the text says it all
     strip = row.findall("td")[-1]
     assert [child.tag for child in strip] == ["b", "i", "u"]  # styled per status
