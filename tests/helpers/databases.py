@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -133,6 +134,35 @@ def scalar(connection: Any, query: str) -> Any:
         cursor.execute(query)
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+CONNECTIONS = {"postgresql": pg_connection, "mariadb": mariadb_connection}
+# Where a statement still running (or a connection still open) would show.
+_LEFT_BEHIND = {
+    "postgresql": "select count(*) from pg_stat_activity "
+                  "where query like '%{marker}%' and pid <> pg_backend_pid()",
+    "mariadb": "select count(*) from information_schema.processlist "
+               "where info like '%{marker}%' and id <> connection_id()",
+}
+
+
+def left_behind(database: str, marker: str, within_s: float = 5.0) -> int:
+    """Statements/connections carrying `marker` on `database` ("postgresql" or "mariadb"),
+    polled until none are left or time is up.
+
+    A backend ends a moment after its client closes; the bound keeps the test finite.
+    """
+    deadline = time.monotonic() + within_s
+    with CONNECTIONS[database]() as connection:
+        while True:
+            count = int(scalar(connection, _LEFT_BEHIND[database].format(marker=marker)))
+            if count == 0 or time.monotonic() > deadline:
+                return count
+
+
+def guarded_rows(database: str) -> int:
+    with CONNECTIONS[database]() as connection:
+        return int(scalar(connection, "select count(*) from guarded"))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from probes.kinds.odbc import Check
 from probes.model import Category, CheckResult, ProbeError, Status
 from tests.helpers.cli import probe
 from tests.helpers.databases import (
+    CONNECTIONS,
     DATABASE,
     ENV,
     FREETDS_DRIVER,
@@ -35,9 +36,9 @@ from tests.helpers.databases import (
     ROLE,
     closed_port,
     databases_ready,  # noqa: F401  (a fixture)
-    mariadb_connection,
+    guarded_rows,
+    left_behind,
     mariadb_odbc,
-    pg_connection,
     pg_odbc,
     pyodbc_without_unixodbc,
     run_yaml,
@@ -48,14 +49,7 @@ from tests.helpers.databases import (
 pytestmark = pytest.mark.usefixtures("databases_ready")
 
 SERVERS: dict[str, Callable[..., str]] = {"postgresql": pg_odbc, "mariadb": mariadb_odbc}
-CONNECTIONS = {"postgresql": pg_connection, "mariadb": mariadb_connection}
 SLEEP_30 = {"postgresql": "select pg_sleep(30)", "mariadb": "select sleep(30)"}
-LEFT_BEHIND = {
-    "postgresql": "select count(*) from pg_stat_activity "
-                  "where query like '%{marker}%' and pid <> pg_backend_pid()",
-    "mariadb": "select count(*) from information_schema.processlist "
-               "where info like '%{marker}%' and id <> connection_id()",
-}
 
 
 def odbc_check(name: str = "db", **keys: Any) -> dict[str, Any]:
@@ -67,21 +61,6 @@ def run_one(connection: str | None = None, **keys: Any) -> CheckResult:
         keys["connection"] = connection
     text = yaml.safe_dump({"checks": [odbc_check(**keys)]}, sort_keys=False)
     return run_yaml(text)["db"]
-
-
-def left_behind(server: str, marker: str, within_s: float = 5.0) -> int:
-    """Statements/connections carrying `marker`, polled until none are left or time is up."""
-    deadline = time.monotonic() + within_s
-    with CONNECTIONS[server]() as connection:
-        while True:
-            count = int(scalar(connection, LEFT_BEHIND[server].format(marker=marker)))
-            if count == 0 or time.monotonic() > deadline:
-                return count
-
-
-def guarded_rows(server: str) -> int:
-    with CONNECTIONS[server]() as connection:
-        return int(scalar(connection, "select count(*) from guarded"))
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from probes.kinds.sql import Check
 from probes.model import Category, CheckResult, ProbeError, Status
 from tests.helpers.cli import probe
 from tests.helpers.databases import (
+    CONNECTIONS,
     ENV,
     GUARDED_ROWS,
     ORDERS,
@@ -31,9 +32,9 @@ from tests.helpers.databases import (
     ROLE,
     closed_port,
     databases_ready,  # noqa: F401  (a fixture)
-    mariadb_connection,
+    guarded_rows,
+    left_behind,
     mariadb_url,
-    pg_connection,
     pg_odbc,
     pg_url,
     run_yaml,
@@ -53,19 +54,10 @@ def bare_pg_url(password: str = "${DB_PASSWORD}", **keys: Any) -> str:
 SERVERS: dict[str, Callable[..., str]] = {
     "postgresql": pg_url, "postgresql-psycopg3": bare_pg_url, "mariadb": mariadb_url,
 }
-CONNECTIONS = {"postgresql": pg_connection, "postgresql-psycopg3": pg_connection,
-               "mariadb": mariadb_connection}
+DATABASE_OF = {"postgresql": "postgresql", "postgresql-psycopg3": "postgresql",
+               "mariadb": "mariadb"}
 SLEEP_30 = {"postgresql": "select pg_sleep(30)", "postgresql-psycopg3": "select pg_sleep(30)",
             "mariadb": "select sleep(30)"}
-# Where a statement still running (or a connection still open) would show.
-_PG_LEFT_BEHIND = ("select count(*) from pg_stat_activity "
-                   "where query like '%{marker}%' and pid <> pg_backend_pid()")
-LEFT_BEHIND = {
-    "postgresql": _PG_LEFT_BEHIND,
-    "postgresql-psycopg3": _PG_LEFT_BEHIND,
-    "mariadb": "select count(*) from information_schema.processlist "
-               "where info like '%{marker}%' and id <> connection_id()",
-}
 AGE_RE = r"age \(3(\.\d+)?d\) < 26h"
 
 
@@ -79,24 +71,6 @@ def run_checks_yaml(*checks: dict[str, Any], **env: str) -> dict[str, CheckResul
 
 def run_one(url: str, **keys: Any) -> CheckResult:
     return run_checks_yaml(sql_check(url, **keys))["db"]
-
-
-def left_behind(server: str, marker: str, within_s: float = 5.0) -> int:
-    """Statements/connections carrying `marker`, polled until none are left or time is up.
-
-    A backend ends a moment after its client closes; the bound keeps the test finite.
-    """
-    deadline = time.monotonic() + within_s
-    with CONNECTIONS[server]() as connection:
-        while True:
-            count = int(scalar(connection, LEFT_BEHIND[server].format(marker=marker)))
-            if count == 0 or time.monotonic() > deadline:
-                return count
-
-
-def guarded_rows(server: str) -> int:
-    with CONNECTIONS[server]() as connection:
-        return int(scalar(connection, "select count(*) from guarded"))
 
 
 @pytest.fixture
@@ -120,7 +94,7 @@ def test_select_one_passes_and_leaves_no_connection_behind(server: str) -> None:
     assert result.status is Status.PASSED, result.message
     assert result.observations["rows"] == 1
     assert result.observations["value"] == 1
-    assert left_behind(server, marker) == 0
+    assert left_behind(DATABASE_OF[server], marker) == 0
 
 
 @pytest.mark.parametrize("scheme", ["mysql", "mariadb"])
@@ -298,7 +272,7 @@ def test_a_slow_query_is_cancelled_on_the_server_within_the_timeout(server: str)
     assert (result.status, result.category) == (Status.ERROR, Category.TIMEOUT), result.message
     assert result.duration_s < 3
     assert "cancelled" in result.message
-    assert left_behind(server, marker) == 0
+    assert left_behind(DATABASE_OF[server], marker) == 0
 
 
 def test_a_slow_sqlite_query_is_interrupted_within_the_timeout(sqlite_file: Path) -> None:
@@ -322,7 +296,7 @@ def test_a_check_cannot_change_data_unless_it_opts_in(server: str, query: str) -
     result = run_one(SERVERS[server](), query=query)
     assert (result.status, result.category) == (Status.ERROR, Category.QUERY), result.message
     assert "read_only: false" in result.message
-    assert guarded_rows(server) == GUARDED_ROWS
+    assert guarded_rows(DATABASE_OF[server]) == GUARDED_ROWS
 
 
 @pytest.mark.parametrize("query", ["commit; delete from guarded",
@@ -356,7 +330,7 @@ def test_read_only_false_commits_the_change(server: str) -> None:
     result = run_one(SERVERS[server](), query=f"insert into scratch (note) values ('{note}')",
                      read_only=False, expect=["rows == 1"])
     assert result.status is Status.PASSED, result.message
-    with CONNECTIONS[server]() as connection:
+    with CONNECTIONS[DATABASE_OF[server]]() as connection:
         assert scalar(connection, f"select count(*) from scratch where note = '{note}'") == 1
 
 
