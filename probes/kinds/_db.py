@@ -330,6 +330,8 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = tuple(
                         r"|role \"[^\"]*\" does not exist|access denied for user|login failed"
                         r"|authentication failed|unknown database"
                         r"|database \"[^\"]*\" does not exist|pg_hba\.conf"),
+        # Before CONNECT: an ODBC driver reports a failed TLS handshake as 08001.
+        (Category.TLS, r"\bssl\b|\btls\b|certificate|sslmode"),
         (Category.CONNECT, r"^(08|2002|2003|2006|2013)|connection refused|could not connect"
                            r"|can't connect|unable to connect|unable to open database file"
                            r"|server closed the connection|connection reset|no route to host"
@@ -347,6 +349,7 @@ _READ_ONLY_VIOLATION_RE = re.compile(r"^(25006|1792)\b|read-only transaction|rea
 _SUMMARIES = {
     Category.DNS: "cannot resolve the database server's name",
     Category.CONNECT: "cannot connect to the database",
+    Category.TLS: "the TLS (SSL) connection to the database failed",
     Category.AUTH: "the database refused the login (user, password or database name)",
     Category.QUERY: "the query failed",
     Category.DRIVER: "the database driver cannot be used",

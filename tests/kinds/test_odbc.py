@@ -136,6 +136,17 @@ def test_a_closed_port_is_a_connect_error(server: str) -> None:
     assert result.duration_s < 5
 
 
+def test_tls_that_cannot_be_had_is_a_tls_error(tmp_path: Path) -> None:
+    # psqlODBC reports it as SQLSTATE 08001, like any failed connection. A CA that signed
+    # nothing here: it fails whether the server offers TLS or not.
+    import trustme
+
+    ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    result = run_one(pg_odbc() + f";SSLmode=verify-full;pqopt={{sslrootcert={ca}}}")
+    assert (result.status, result.category) == (Status.ERROR, Category.TLS), result.message
+
+
 def test_an_unknown_driver_name_is_a_driver_error_listing_the_installed_ones() -> None:
     result = run_one(pg_odbc(driver="No Such Driver"))
     assert (result.status, result.category) == (Status.ERROR, Category.DRIVER), result.message

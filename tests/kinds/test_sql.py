@@ -213,6 +213,23 @@ def test_a_closed_port_is_a_connect_error(server: str) -> None:
     assert result.duration_s < 5
 
 
+# Verified TLS against a CA that signed nothing here: it fails whether the server offers
+# TLS (the chain does not verify) or not (TLS is required), and must say TLS either way.
+TLS_REQUIRED = {"postgresql": "?sslmode=verify-full&sslrootcert={ca}",
+                "postgresql-psycopg3": "?sslmode=verify-full&sslrootcert={ca}",
+                "mariadb": "?ssl_ca={ca}&ssl_verify_cert=true"}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_tls_that_cannot_be_had_is_a_tls_error(server: str, tmp_path: Path) -> None:
+    import trustme
+
+    ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    result = run_one(SERVERS[server]() + TLS_REQUIRED[server].format(ca=ca))
+    assert (result.status, result.category) == (Status.ERROR, Category.TLS), result.message
+
+
 @pytest.mark.parametrize("scheme", ["postgresql+psycopg2", "postgresql", "mysql+pymysql"])
 def test_a_server_that_never_answers_times_out_in_the_driver(scheme: str) -> None:
     """The driver's own connect timeout fires (the runner is not involved here)."""
