@@ -48,6 +48,7 @@ class RunOptions:
 
 
 T = TypeVar("T")
+WRAP_UP_S = 0.25  # kept from the deadline for a step to return what it has
 
 
 def after_checks_reserve(deadline_s: float) -> float:
@@ -145,9 +146,12 @@ def finish(config: Config, options: RunOptions, run: RunResult,
         from probes.notify import deliver, undelivered
 
         finished = run
+        # Delivery stops waiting a moment before the deadline, so that its own outcomes
+        # (which target did not answer) come back before `_by` gives up on it.
+        answers_until = None if ends_at is None else ends_at - WRAP_UP_S
         outcomes = _by(ends_at, lambda: deliver(
             finished, config.notify, config.report.report_url, config.masker, config.state,
-            reports_dir=base, until=ends_at))
+            reports_dir=base, until=answers_until))
         if outcomes is None:  # the run-history store held it up past the deadline
             outcomes = undelivered(config.notify, config.masker, _deadline_came(options))
         run = config.masker.run(replace(run, notifications=outcomes))
