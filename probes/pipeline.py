@@ -153,7 +153,8 @@ def finish(config: Config, options: RunOptions, run: RunResult,
             finished, config.notify, config.report.report_url, config.masker, config.state,
             reports_dir=base, until=answers_until))
         if outcomes is None:  # the run-history store held it up past the deadline
-            outcomes = undelivered(config.notify, config.masker, _deadline_came(options))
+            outcomes = undelivered(config.notify, config.masker,
+                                   f"not sent: {_deadline_came(options)}")
         run = config.masker.run(replace(run, notifications=outcomes))
         if paths.json is not None:
             try:

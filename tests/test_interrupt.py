@@ -41,6 +41,22 @@ def silent_server() -> Iterator[tuple[int, threading.Event]]:
         conn.close()
 
 
+def run_and_signal(config: Path, reports: Path, connected: threading.Event,
+                   signum: int) -> tuple[int, str, str]:
+    """`probe run`, sent `signum` once it has connected to the silent server."""
+    proc = subprocess.Popen([PROBE, "run", "-c", str(config), "--reports", str(reports)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        assert connected.wait(30), "probe never connected to the silent server"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_run_still_writes_reports(
     tmp_path: Path, silent_server: tuple[int, threading.Event], signum: int
@@ -58,17 +74,8 @@ checks:
     timeout: 60s
 """)
     reports = tmp_path / "reports"
-    proc = subprocess.Popen([PROBE, "run", "-c", str(config), "--reports", str(reports)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "NO_COLOR": "1"})
-    try:
-        assert connected.wait(30), "the check never connected"
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 1, out + err
+    returncode, out, err = run_and_signal(config, reports, connected, signum)
+    assert returncode == 1, out + err
     assert "Traceback" not in err
     results = json.loads((reports / "results.json").read_text())
     check = results["checks"][0]
@@ -76,3 +83,27 @@ checks:
     assert "interrupted" in check["message"]
     assert results["interrupted"] is True
     assert (reports / "junit.xml").exists()
+
+
+def test_a_signal_while_notifying_ends_the_wait_and_says_so(
+    tmp_path: Path, silent_server: tuple[int, threading.Event]
+) -> None:
+    # The checks are over and the reports written; a webhook that never answers holds
+    # the run until its timeout, and Ctrl-C (or `docker stop`) comes meanwhile.
+    port, connected = silent_server
+    config = tmp_path / "checks.yaml"
+    config.write_text(f"""
+notify:
+  - {{url: "json://127.0.0.1:{port}/hook", timeout: 60s}}
+checks:
+  - {{name: closed, kind: tcp, host: 127.0.0.1, port: 9}}
+""")
+    reports = tmp_path / "reports"
+    returncode, out, err = run_and_signal(config, reports, connected, signal.SIGTERM)
+    assert returncode == 1, out + err  # the check's verdict, as without the signal
+    assert "Traceback" not in err
+    (outcome,) = json.loads((reports / "results.json").read_text())["notifications"]
+    assert not outcome["sent"]
+    assert outcome["error"] == ("the run was interrupted (SIGTERM) while sending; the message "
+                                "may or may not have gone")
+    assert "interrupted (SIGTERM) while sending" in out

@@ -69,8 +69,13 @@ def deliver(
     `targets`; a target that wanted no message this run has none. `until` (a
     `time.monotonic()` instant, the run's deadline) bounds the wait for answers.
     """
+    from probes.runner import Interrupted
+
     try:
         return _deliver(run, targets, report_url, masker, state_url, reports_dir, until)
+    except Interrupted as exc:  # SIGINT/SIGTERM while waiting for the services' answers
+        return undelivered(targets, masker, f"the run was interrupted ({exc.signal_name}) "
+                           "while sending; the message may or may not have gone")
     except Exception as exc:  # a bug of ours: say so for every target, raise nothing
         error = masker.text(f"internal error: {type(exc).__name__}: {exc}")
         return tuple(NotificationOutcome(_shown_safely(t, masker), False, error) for t in targets)
@@ -200,10 +205,9 @@ def _run_all(deliveries: Sequence[_Delivery], until: float | None = None) -> Non
 
 
 def undelivered(targets: Sequence[NotifyTarget], masker: Masker,
-                reason: str) -> tuple[NotificationOutcome, ...]:
-    """An outcome for every target when delivery could not even be decided in time."""
-    return tuple(NotificationOutcome(_shown_safely(t, masker), False, f"not sent: {reason}")
-                 for t in targets)
+                error: str) -> tuple[NotificationOutcome, ...]:
+    """The same unsent outcome for every target, when delivery was cut short as a whole."""
+    return tuple(NotificationOutcome(_shown_safely(t, masker), False, error) for t in targets)
 
 
 def _attempt(delivery: _Delivery) -> None:
