@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from probes.config import Config
     from probes.model import RunResult
+    from probes.runner import StopRequest
 
 EXIT_OK, EXIT_FAILING, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
@@ -221,8 +222,11 @@ def run(config_path: str, tags: tuple[str, ...], skip_tags: tuple[str, ...],
             reason = f"  ({planned.skip_reason})" if planned.skip_reason else ""
             click.echo(f"{state} {planned.check.name} [{planned.check.kind}]{reason}")
         return
-    with _signals_interrupt_run():
-        result = execute(config, options)
+    from probes.runner import StopRequest
+
+    stop = StopRequest()
+    with _signals_interrupt_run(stop):
+        result = execute(config, options, stop=stop)
     sys.exit(result.exit_code)
 
 
@@ -247,15 +251,19 @@ def _selection_text(tags: tuple[str, ...], skip_tags: tuple[str, ...],
 
 
 @contextmanager
-def _signals_interrupt_run() -> Iterator[None]:
+def _signals_interrupt_run(stop: StopRequest) -> Iterator[None]:
     """SIGINT/SIGTERM end the run early, but the reports are still written."""
     from probes.runner import Interrupted
 
     def interrupt(signum: int, _frame: object) -> None:
-        # Only the first signal interrupts; reports are being written after it.
+        # Only the first signal counts; reports are being written after it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Interrupted(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.checks_over:
+            stop.receive(name)  # raising now could cut a report in half
+            return
+        raise Interrupted(name)
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -315,9 +323,11 @@ def schema() -> None:
 def demo(reports_dir: str) -> None:
     """Start throwaway local targets and run the bundled demo config against them."""
     from probes.demo import run_demo
+    from probes.runner import StopRequest
 
-    with _signals_interrupt_run():
-        code = run_demo(reports_dir)
+    stop = StopRequest()
+    with _signals_interrupt_run(stop):
+        code = run_demo(reports_dir, stop)
     sys.exit(code)
 
 

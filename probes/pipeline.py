@@ -22,6 +22,7 @@ from probes.selection import Planned, select
 
 if TYPE_CHECKING:
     from probes.reporting.console import ConsoleReporter
+    from probes.runner import StopRequest
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def report_paths(config: Config, options: RunOptions) -> tuple[Path, ReportPaths
     return base, paths
 
 
-def execute(config: Config, options: RunOptions, out: TextIO | None = None) -> RunResult:
+def execute(config: Config, options: RunOptions, out: TextIO | None = None,
+            stop: StopRequest | None = None) -> RunResult:
     from probes.kinds import stop_abandoned_work
     from probes.reporting.console import ConsoleReporter
     from probes.runner import run_checks
@@ -107,14 +109,16 @@ def execute(config: Config, options: RunOptions, out: TextIO | None = None) -> R
         masker=config.masker,
         on_result=on_result,
     )
+    if stop is not None:
+        stop.checks_over = True
     stop_abandoned_work()  # a check cut off by the deadline or a signal leaves nothing running
     if options.extra_warnings:
         run = replace(run, warnings=run.warnings + options.extra_warnings)
-    return finish(config, options, run, console)
+    return finish(config, options, run, console, stop)
 
 
 def finish(config: Config, options: RunOptions, run: RunResult,
-           console: ConsoleReporter) -> RunResult:
+           console: ConsoleReporter, stop: StopRequest | None = None) -> RunResult:
     """History, reports, notifications, summary: what follows the checks (and `merge`)."""
     from probes import state
     from probes.reporting import write_reports
@@ -151,7 +155,7 @@ def finish(config: Config, options: RunOptions, run: RunResult,
         answers_until = None if ends_at is None else ends_at - WRAP_UP_S
         outcomes = _by(ends_at, lambda: deliver(
             finished, config.notify, config.report.report_url, config.masker, config.state,
-            reports_dir=base, until=answers_until))
+            reports_dir=base, until=answers_until, stop=stop))
         if outcomes is None:  # the run-history store held it up past the deadline
             outcomes = undelivered(config.notify, config.masker,
                                    f"not sent: {_deadline_came(options)}")

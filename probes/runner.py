@@ -51,6 +51,23 @@ class Interrupted(Exception):
         self.signal_name = signal_name
 
 
+class StopRequest:
+    """How SIGINT/SIGTERM act on a run.
+
+    While the checks run, the CLI's handler raises `Interrupted`, which the runner turns
+    into results. Once they are over, raising could cut a report in half: the handler
+    only records the signal here, and what waits for someone else's answer (a webhook)
+    sees it and stops waiting.
+    """
+
+    def __init__(self) -> None:
+        self.checks_over = False
+        self.signal_name: str | None = None
+
+    def receive(self, signal_name: str) -> None:
+        self.signal_name = signal_name
+
+
 @dataclass(frozen=True)
 class _Outcome:
     status: Status

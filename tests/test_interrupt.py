@@ -107,3 +107,20 @@ checks:
     assert outcome["error"] == ("the run was interrupted (SIGTERM) while sending; the message "
                                 "may or may not have gone")
     assert "interrupted (SIGTERM) while sending" in out
+
+
+def test_once_the_checks_are_over_a_signal_is_recorded_not_raised() -> None:
+    # Raised while reports are written, it could cut one in half; recorded, it ends only
+    # what waits for an answer (notifications).
+    from probes.cli import _signals_interrupt_run
+    from probes.runner import Interrupted, StopRequest
+
+    during_checks = StopRequest()
+    with _signals_interrupt_run(during_checks), pytest.raises(Interrupted):
+        signal.raise_signal(signal.SIGTERM)
+    after_checks = StopRequest()
+    after_checks.checks_over = True
+    with _signals_interrupt_run(after_checks):
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGINT)  # only the first one counts
+    assert after_checks.signal_name == "SIGTERM"

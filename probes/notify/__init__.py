@@ -28,8 +28,10 @@ from probes.secrets import Masker
 if TYPE_CHECKING:
     from probes.notify.message import Mask, Message
     from probes.notify.services import Limits
+    from probes.runner import StopRequest
 
 JOIN_MARGIN_S = 0.5  # beyond a target's timeout, for the service's own error to arrive
+STOP_POLL_S = 0.1  # how often a wait for an answer looks for a signal
 NEEDS_MEMORY = frozenset({"change", "recovery"})
 
 log = logging.getLogger(__name__)
@@ -62,20 +64,17 @@ def deliver(
     *,
     reports_dir: Path | str = "reports",
     until: float | None = None,
+    stop: StopRequest | None = None,
 ) -> tuple[NotificationOutcome, ...]:
     """Send one message per target that wants one; never raises.
 
     Returns an outcome for each target that was due a message, in the order of
     `targets`; a target that wanted no message this run has none. `until` (a
-    `time.monotonic()` instant, the run's deadline) bounds the wait for answers.
+    `time.monotonic()` instant, the run's deadline) bounds the wait for answers, and a
+    signal recorded in `stop` ends it.
     """
-    from probes.runner import Interrupted
-
     try:
-        return _deliver(run, targets, report_url, masker, state_url, reports_dir, until)
-    except Interrupted as exc:  # SIGINT/SIGTERM while waiting for the services' answers
-        return undelivered(targets, masker, f"the run was interrupted ({exc.signal_name}) "
-                           "while sending; the message may or may not have gone")
+        return _deliver(run, targets, report_url, masker, state_url, reports_dir, until, stop)
     except Exception as exc:  # a bug of ours: say so for every target, raise nothing
         error = masker.text(f"internal error: {type(exc).__name__}: {exc}")
         return tuple(NotificationOutcome(_shown_safely(t, masker), False, error) for t in targets)
@@ -83,7 +82,7 @@ def deliver(
 
 def _deliver(run: RunResult, targets: Sequence[NotifyTarget], report_url: str | None,
              masker: Masker, state_url: str | None, reports_dir: Path | str,
-             until: float | None) -> tuple[NotificationOutcome, ...]:
+             until: float | None, stop: StopRequest | None) -> tuple[NotificationOutcome, ...]:
     from probes.notify.history import TargetHistory, naive_utc, target_key
     from probes.notify.message import compose
     from probes.notify.policy import Memory, decide
@@ -122,7 +121,7 @@ def _deliver(run: RunResult, targets: Sequence[NotifyTarget], report_url: str | 
             deliveries.append((key, _finished(target, masker, f"internal error: "
                                               f"{type(exc).__name__}: {exc}")))
 
-    _run_all([d for _, d in deliveries], until)
+    _run_all([d for _, d in deliveries], until, stop)
     if history is not None:
         failed = {key for key, d in deliveries if d.error is not None}
         try:
@@ -180,9 +179,10 @@ def _prepare(target: NotifyTarget, masker: Masker, compose: Compose,
     return _Delivery(shown=shown, masker=own, timeout=timeout, send=send)
 
 
-def _run_all(deliveries: Sequence[_Delivery], until: float | None = None) -> None:
-    """Send all at once; wait for each at most its timeout (plus a margin), and not
-    past `until`."""
+def _run_all(deliveries: Sequence[_Delivery], until: float | None = None,
+             stop: StopRequest | None = None) -> None:
+    """Send all at once; wait for each at most its timeout (plus a margin), not past
+    `until`, and not after a signal."""
     started = []
     for delivery in deliveries:
         if delivery.send is None:
@@ -193,8 +193,11 @@ def _run_all(deliveries: Sequence[_Delivery], until: float | None = None) -> Non
         started.append((delivery, time.monotonic() + delivery.timeout + JOIN_MARGIN_S))
     for delivery, deadline in started:
         cut_by_run = until is not None and until < deadline
-        if delivery.finished.wait(max(min(deadline, until or deadline) - time.monotonic(), 0.0)):
+        if _answered(delivery, min(deadline, until or deadline), stop):
             delivery.error = delivery.reason
+        elif stop is not None and stop.signal_name:
+            delivery.error = (f"the run was interrupted ({stop.signal_name}) while sending; "
+                              "the message may or may not have gone")
         elif cut_by_run:
             delivery.error = ("no answer before the run's deadline (--deadline); the message "
                               "may still arrive")
@@ -202,6 +205,21 @@ def _run_all(deliveries: Sequence[_Delivery], until: float | None = None) -> Non
             # The daemon thread is abandoned: it cannot hold the run past this bound.
             delivery.error = (f"no answer within {delivery.timeout:g}s (the target's "
                               "timeout); the message may still arrive")
+
+
+def _answered(delivery: _Delivery, end: float, stop: StopRequest | None) -> bool:
+    """Wait for `delivery`'s answer until `end`, or until a signal comes; True if it came.
+
+    A signal only sets a flag once the checks are over (see `StopRequest`), so the wait
+    looks at it every tenth of a second.
+    """
+    while True:
+        left = end - time.monotonic()
+        step = left if stop is None else min(left, STOP_POLL_S)
+        if delivery.finished.wait(max(step, 0.0)):
+            return True
+        if left <= 0 or (stop is not None and stop.signal_name):
+            return False
 
 
 def undelivered(targets: Sequence[NotifyTarget], masker: Masker,
