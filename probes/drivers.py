@@ -88,7 +88,7 @@ def bare_scheme_lines() -> list[str]:
     for backend in ("postgresql", "mysql", "mariadb", "mssql", "sqlite"):
         default = f"{backend}+{make_url(f'{backend}://').get_dialect().driver}"
         module = modules.get(default) or modules.get(default.replace("mariadb+", "mysql+"))
-        if module is None or _import_problem(module) is None or backend not in SHIPPED_DRIVERS:
+        if backend not in SHIPPED_DRIVERS or module is None or _import_problem(module) is None:
             lines.append(f"  {backend}://  as {default}://")
         else:
             lines.append(f"  {backend}://  as {SHIPPED_DRIVERS[backend]}:// "

@@ -6,6 +6,7 @@ notifications go out only after the reports are on disk.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import threading
@@ -46,6 +47,12 @@ class RunOptions:
     def ends_at(self) -> float | None:
         """The instant by which `--deadline` wants the whole run over, if it was given."""
         return None if self.deadline_s is None else self.started_at + self.deadline_s
+
+    def checks_end_at(self) -> float | None:
+        """When the checks are cut off: the deadline less what follows them needs."""
+        if self.deadline_s is None:
+            return None
+        return self.started_at + self.deadline_s - after_checks_reserve(self.deadline_s)
 
 
 T = TypeVar("T")
@@ -98,14 +105,12 @@ def execute(config: Config, options: RunOptions, out: TextIO | None = None,
     def on_result(result: CheckResult) -> None:
         console.check_done(result, next(finished), total)
 
-    ends_at = options.ends_at()
     run = run_checks(
         config.suite,
         planned,
         concurrency=options.concurrency or config.concurrency,
         deadline_s=options.deadline_s,
-        deadline_at=(None if ends_at is None or options.deadline_s is None
-                     else ends_at - after_checks_reserve(options.deadline_s)),
+        deadline_at=options.checks_end_at(),
         masker=config.masker,
         on_result=on_result,
     )
@@ -129,9 +134,8 @@ def finish(config: Config, options: RunOptions, run: RunResult,
     # A shard is a part of a run: history and notifications wait for `probe merge`.
     whole_run = options.shard is None
     if whole_run:
-        recorded = run
-        enriched = _by(ends_at, lambda: state.record_and_enrich(
-            recorded, config.state, base, config.state_retention))
+        enriched = _by(ends_at, functools.partial(
+            state.record_and_enrich, run, config.state, base, config.state_retention))
         run = enriched if enriched is not None else replace(run, warnings=(
             *run.warnings, f"run history not recorded: {_deadline_came(options)}"))
     run = config.masker.run(run)
@@ -141,20 +145,19 @@ def finish(config: Config, options: RunOptions, run: RunResult,
     if warnings:  # so far, every warning is a file that could not be written
         run = replace(run, reports_written=False)
     if config.report.pushgateway and whole_run:
-        gateway, pushed = config.report.pushgateway, run
-        push_warnings = _by(ends_at, lambda: _push_metrics(pushed, gateway))
+        gateway = config.report.pushgateway
+        push_warnings = _by(ends_at, functools.partial(_push_metrics, run, gateway))
         warnings += push_warnings if push_warnings is not None else [
             f"metrics not pushed to {gateway}: {_deadline_came(options)}"]
     run = replace(run, warnings=run.warnings + tuple(config.masker.text(w) for w in warnings))
     if options.notify and config.notify and whole_run:
         from probes.notify import deliver, undelivered
 
-        finished = run
         # Delivery stops waiting a moment before the deadline, so that its own outcomes
         # (which target did not answer) come back before `_by` gives up on it.
         answers_until = None if ends_at is None else ends_at - WRAP_UP_S
-        outcomes = _by(ends_at, lambda: deliver(
-            finished, config.notify, config.report.report_url, config.masker, config.state,
+        outcomes = _by(ends_at, functools.partial(
+            deliver, run, config.notify, config.report.report_url, config.masker, config.state,
             reports_dir=base, until=answers_until, stop=stop))
         if outcomes is None:  # the run-history store held it up past the deadline
             outcomes = undelivered(config.notify, config.masker,

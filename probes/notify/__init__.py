@@ -192,13 +192,13 @@ def _run_all(deliveries: Sequence[_Delivery], until: float | None = None,
         thread.start()
         started.append((delivery, time.monotonic() + delivery.timeout + JOIN_MARGIN_S))
     for delivery, deadline in started:
-        cut_by_run = until is not None and until < deadline
-        if _answered(delivery, min(deadline, until or deadline), stop):
+        end = deadline if until is None else min(deadline, until)
+        if _answered(delivery, end, stop):
             delivery.error = delivery.reason
         elif stop is not None and stop.signal_name:
             delivery.error = (f"the run was interrupted ({stop.signal_name}) while sending; "
                               "the message may or may not have gone")
-        elif cut_by_run:
+        elif end < deadline:  # the run's deadline came before the target's timeout
             delivery.error = ("no answer before the run's deadline (--deadline); the message "
                               "may still arrive")
         else:
